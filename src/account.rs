@@ -1,0 +1,234 @@
+//! The two values a roster row contributes, and the rules for what is accepted.
+//!
+//! A value of these types has passed validation: renderers take them as they are and
+//! cannot fail on them. Every output format relies on the guarantees written here.
+
+use std::fmt;
+
+/// Longest accepted display name, in characters.
+pub const MAX_NAME_CHARS: usize = 256;
+
+/// A validated, lower-cased mail address in the safe set.
+///
+/// Local part: ASCII letters, digits, `.`, `_`, `-`, `+`; not starting or ending with `.`,
+/// no `..`; at most 64 bytes. Domain: lower-case DNS labels. The address is also a file and
+/// folder name in every output, so nothing else is allowed.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Address(String);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AddressError {
+    #[error("the address is empty")]
+    Empty,
+    #[error("'{0}' is not a mail address (it needs exactly one '@')")]
+    NoAt(String),
+    #[error(
+        "'{0}' has characters outside the safe set: only letters, digits, '.', '_', '-' and '+' may stand before '@'"
+    )]
+    UnsafeLocal(String),
+    #[error("'{0}' has a part before '@' that starts or ends with '.', or has '..'")]
+    Dots(String),
+    #[error("'{0}' is too long (at most 64 characters before '@' and 254 in all)")]
+    TooLong(String),
+    #[error("'{0}' has an invalid domain after '@'")]
+    BadDomain(String),
+}
+
+impl Address {
+    /// Trims, lower-cases and checks `raw`.
+    pub fn parse(raw: &str) -> Result<Address, AddressError> {
+        let trimmed = trim(raw);
+        if trimmed.is_empty() {
+            return Err(AddressError::Empty);
+        }
+        let lowered = trimmed.to_lowercase();
+        let shown = || trimmed.to_string();
+        let mut parts = lowered.split('@');
+        let (Some(local), Some(domain), None) = (parts.next(), parts.next(), parts.next()) else {
+            return Err(AddressError::NoAt(shown()));
+        };
+        if local.is_empty()
+            || !local
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'+'))
+        {
+            return Err(AddressError::UnsafeLocal(shown()));
+        }
+        if local.starts_with('.') || local.ends_with('.') || local.contains("..") {
+            return Err(AddressError::Dots(shown()));
+        }
+        if local.len() > 64 || lowered.len() > 254 {
+            return Err(AddressError::TooLong(shown()));
+        }
+        if !is_domain_name(domain) {
+            return Err(AddressError::BadDomain(shown()));
+        }
+        Ok(Address(lowered))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn local_part(&self) -> &str {
+        self.0.split_once('@').map_or("", |(local, _)| local)
+    }
+
+    pub fn domain(&self) -> &str {
+        self.0.split_once('@').map_or("", |(_, domain)| domain)
+    }
+}
+
+impl fmt::Display for Address {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// True for a lower-case DNS name with at least two labels: labels of 1 to 63 letters, digits
+/// and inner hyphens, 253 characters at most, and a last label that is not all digits.
+pub fn is_domain_name(name: &str) -> bool {
+    if name.is_empty() || name.len() > 253 {
+        return false;
+    }
+    let labels: Vec<&str> = name.split('.').collect();
+    labels.len() >= 2
+        && labels.iter().all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        })
+        && !labels
+            .last()
+            .is_some_and(|tld| tld.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// A person's display name: trimmed, non-empty, one line, no control characters.
+///
+/// Any other Unicode text is data (`&`, `<`, `"`, `]]>`, `=`, `[`, Japanese, emoji…): each
+/// output format escapes or encodes it, and refuses only what its syntax cannot carry.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct DisplayName(String);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NameError {
+    #[error("the name has a control character ({0}); names must be one line of text")]
+    Control(String),
+    #[error("the name has a character that no output format can carry ({0})")]
+    NonCharacter(String),
+    #[error("the name is longer than {MAX_NAME_CHARS} characters")]
+    TooLong,
+}
+
+impl DisplayName {
+    /// Trims `raw` (ASCII and full-width spaces); `Ok(None)` when nothing is left.
+    pub fn parse(raw: &str) -> Result<Option<DisplayName>, NameError> {
+        let trimmed = trim(raw);
+        if trimmed.is_empty() {
+            return Ok(None);
+        }
+        if let Some(c) = trimmed.chars().find(|c| c.is_control()) {
+            return Err(NameError::Control(format!("U+{:04X}", c as u32)));
+        }
+        // XML 1.0 cannot carry U+FFFE and U+FFFF at all.
+        if let Some(c) = trimmed
+            .chars()
+            .find(|c| matches!(c, '\u{FFFE}' | '\u{FFFF}'))
+        {
+            return Err(NameError::NonCharacter(format!("U+{:04X}", c as u32)));
+        }
+        if trimmed.chars().count() > MAX_NAME_CHARS {
+            return Err(NameError::TooLong);
+        }
+        Ok(Some(DisplayName(trimmed.to_string())))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for DisplayName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// One person to configure.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    pub address: Address,
+    pub name: Option<DisplayName>,
+}
+
+impl Account {
+    /// The name to show: the person's name, or the address when the roster had none.
+    pub fn display_name(&self) -> &str {
+        self.name
+            .as_ref()
+            .map_or(self.address.as_str(), DisplayName::as_str)
+    }
+}
+
+/// Trims white space, full-width spaces (U+3000) included.
+pub fn trim(raw: &str) -> &str {
+    raw.trim_matches(|c: char| c.is_whitespace() || c == '\u{3000}' || c == '\u{FEFF}')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_are_trimmed_and_lowered() {
+        let a = Address::parse("  Taro.Yamada@Kyoto-U.ac.jp\u{3000}").unwrap();
+        assert_eq!(a.as_str(), "taro.yamada@kyoto-u.ac.jp");
+        assert_eq!(a.local_part(), "taro.yamada");
+        assert_eq!(a.domain(), "kyoto-u.ac.jp");
+    }
+
+    #[test]
+    fn unsafe_addresses_are_refused() {
+        for bad in [
+            "a/b@kyoto-u.ac.jp",
+            "a b@kyoto-u.ac.jp",
+            "\"x\"@kyoto-u.ac.jp",
+            "a<b@kyoto-u.ac.jp",
+            "山田@kyoto-u.ac.jp",
+            "a%b@kyoto-u.ac.jp",
+            "..@kyoto-u.ac.jp",
+            ".a@kyoto-u.ac.jp",
+            "a.@kyoto-u.ac.jp",
+            "a..b@kyoto-u.ac.jp",
+            "@kyoto-u.ac.jp",
+            "a@b@kyoto-u.ac.jp",
+            "a@kyoto_u.ac.jp",
+            "a@localhost",
+            "a@-x.jp",
+            "a@1.2.3.4",
+            "plain",
+        ] {
+            assert!(Address::parse(bad).is_err(), "{bad} was accepted");
+        }
+        assert!(Address::parse(&format!("{}@kyoto-u.ac.jp", "a".repeat(65))).is_err());
+        assert!(Address::parse(&format!("{}@kyoto-u.ac.jp", "a".repeat(64))).is_ok());
+    }
+
+    #[test]
+    fn names_keep_markup_as_data_and_refuse_controls() {
+        let n = DisplayName::parse("\u{3000}山田 & <太郎> \"]]>\" = [x]  ")
+            .unwrap()
+            .unwrap();
+        assert_eq!(n.as_str(), "山田 & <太郎> \"]]>\" = [x]");
+        assert_eq!(DisplayName::parse(" \u{3000} ").unwrap(), None);
+        assert!(DisplayName::parse("a\nb").is_err());
+        assert!(DisplayName::parse("a\u{0}b").is_err());
+        assert!(DisplayName::parse("a\u{85}b").is_err());
+        assert!(DisplayName::parse("a\u{FFFF}b").is_err());
+        assert!(DisplayName::parse(&"x".repeat(MAX_NAME_CHARS + 1)).is_err());
+    }
+}

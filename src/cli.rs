@@ -1,0 +1,159 @@
+//! Command-line definitions (clap). No logic lives here.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::provider::Protocol;
+use crate::render::Format;
+use crate::roster::RosterEncoding;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "mailconf",
+    version,
+    about = "Turns a roster of people into ready-to-use mail-client configuration",
+    long_about = "Turns a roster of people into ready-to-use mail-client configuration: \
+        Thunderbird autoconfig files, bundled per department into one zip.\n\n\
+        KUMail (Kyoto University staff mail, on Google Workspace) is the embedded default \
+        provider; describe another institution's servers in a TOML file (see `mailconf provider`).",
+    after_help = "Exit status: 0 success, 1 bad input or failure to write, 2 usage error, 130 interrupted.",
+    propagate_version = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Build one zip for a department: every person's files, the index, the publish files
+    #[command(after_help = "Example:\n  mailconf bundle examples/department.csv -o department.zip")]
+    Bundle(BundleArgs),
+    /// Print (or write) one person's file
+    #[command(
+        after_help = "Example:\n  mailconf profile taro.yamada@kyoto-u.ac.jp --name '山田 太郎' --format thunderbird"
+    )]
+    Profile(ProfileArgs),
+    /// Write the domain-wide files to publish on the web, on lab PCs and in DNS
+    #[command(after_help = "Example:\n  mailconf publish -o publish")]
+    Publish(PublishArgs),
+    /// Check a roster and report every problem, writing nothing
+    #[command(after_help = "Example:\n  mailconf check examples/department.csv")]
+    Check(CheckArgs),
+    /// Print the effective provider file, to start a new one from
+    #[command(after_help = "Example:\n  mailconf provider > myorg.toml")]
+    Provider(ProviderArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ProviderArgs {
+    /// Provider file (TOML); default: the embedded KUMail provider
+    #[arg(long, value_name = "FILE.toml")]
+    pub provider: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ProtocolArgs {
+    /// Incoming protocol offered first; default: the provider's preferred one
+    #[arg(long, value_enum)]
+    pub protocol: Option<ProtocolArg>,
+}
+
+#[derive(Debug, Args)]
+pub struct RosterArgs {
+    /// Roster: CSV or TSV with a header row (UTF-8, UTF-16 or Shift_JIS, detected)
+    #[arg(value_name = "ROSTER")]
+    pub roster: PathBuf,
+    /// Read the roster in this encoding instead of detecting it
+    #[arg(long, value_name = "ENCODING", value_parser = parse_encoding)]
+    pub encoding: Option<RosterEncoding>,
+}
+
+#[derive(Debug, Args)]
+pub struct BundleArgs {
+    #[command(flatten)]
+    pub roster: RosterArgs,
+    /// The zip to write; its top folder takes the file's stem [default: ROSTER's stem + .zip]
+    #[arg(short, long, value_name = "OUT.zip")]
+    pub output: Option<PathBuf>,
+    #[command(flatten)]
+    pub provider: ProviderArgs,
+    #[command(flatten)]
+    pub protocol: ProtocolArgs,
+    /// Replace OUT.zip if it exists
+    #[arg(long)]
+    pub force: bool,
+    /// Leave out invalid rows (listed on stderr) instead of refusing the roster
+    #[arg(long)]
+    pub skip_invalid: bool,
+    /// No progress bar and no summary
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ProfileArgs {
+    /// The person's address
+    #[arg(value_name = "EMAIL")]
+    pub email: String,
+    /// The person's name, as shown in sent mail
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Which file to produce
+    #[arg(long, value_enum)]
+    pub format: Format,
+    #[command(flatten)]
+    pub provider: ProviderArgs,
+    #[command(flatten)]
+    pub protocol: ProtocolArgs,
+    /// Write to this file instead of standard output
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Replace FILE if it exists
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PublishArgs {
+    /// The folder to write
+    #[arg(short, long, value_name = "DIR", default_value = "publish")]
+    pub output: PathBuf,
+    #[command(flatten)]
+    pub provider: ProviderArgs,
+    #[command(flatten)]
+    pub protocol: ProtocolArgs,
+    /// Replace DIR if it exists and is not empty
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub roster: RosterArgs,
+    #[command(flatten)]
+    pub provider: ProviderArgs,
+}
+
+/// `--protocol` values.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ProtocolArg {
+    #[value(alias = "pop3")]
+    Pop,
+    Imap,
+}
+
+impl From<ProtocolArg> for Protocol {
+    fn from(p: ProtocolArg) -> Protocol {
+        match p {
+            ProtocolArg::Pop => Protocol::Pop3,
+            ProtocolArg::Imap => Protocol::Imap,
+        }
+    }
+}
+
+fn parse_encoding(s: &str) -> Result<RosterEncoding, String> {
+    s.parse()
+}

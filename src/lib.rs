@@ -1,0 +1,18 @@
+//! mailconf: turns a roster of people into ready-to-use mail-client configuration.
+//!
+//! Data flows one way: roster bytes and provider TOML are validated into [`account::Account`]s
+//! and a [`provider::Provider`]; [`render`] turns them into files; [`bundle`] zips them, and
+//! [`output`] puts files in place atomically. `main.rs` only parses arguments ([`cli`]) and calls
+//! [`run`].
+
+pub mod account;
+pub mod bundle;
+pub mod cli;
+pub mod output;
+pub mod provider;
+pub mod render;
+pub mod roster;
+
+mod commands;
+
+pub use commands::{Error, run};

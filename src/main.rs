@@ -1,0 +1,10 @@
+use clap::Parser;
+
+fn main() {
+    let cli = mailconf::cli::Cli::parse();
+    mailconf::output::install_interrupt_handler();
+    if let Err(error) = mailconf::run(cli) {
+        eprintln!("{error}");
+        std::process::exit(error.exit_code());
+    }
+}

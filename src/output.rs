@@ -1,0 +1,252 @@
+//! Atomic output: files and folders are built under a temporary name beside the target and
+//! renamed into place at the end. An error, or Ctrl-C / SIGTERM (see [`install_interrupt_handler`]),
+//! leaves nothing half-written, and an existing target is replaced only when asked (`--force`).
+
+use std::fs;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use tempfile::{NamedTempFile, TempDir};
+
+#[derive(Debug, thiserror::Error)]
+pub enum OutputError {
+    #[error("{}: already exists; use --force to replace it", path.display())]
+    Exists { path: PathBuf },
+    #[error("{}: the folder to write into does not exist", path.display())]
+    NoParent { path: PathBuf },
+    #[error("{}: {what}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        what: &'static str,
+        source: io::Error,
+    },
+}
+
+impl OutputError {
+    pub fn io(path: &Path, what: &'static str) -> impl FnOnce(io::Error) -> OutputError + use<> {
+        let path = path.to_path_buf();
+        move |source| OutputError::Io { path, what, source }
+    }
+}
+
+/// Temporary paths to remove if the process is interrupted.
+static PENDING: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+fn register(path: &Path) {
+    if let Ok(mut pending) = PENDING.lock() {
+        pending.push(path.to_path_buf());
+    }
+}
+
+fn unregister(path: &Path) {
+    if let Ok(mut pending) = PENDING.lock() {
+        pending.retain(|p| p != path);
+    }
+}
+
+/// On SIGINT or SIGTERM: remove every temporary file or folder still being written, then exit
+/// with status 130. Call once, from `main`.
+pub fn install_interrupt_handler() {
+    let result = ctrlc::set_handler(|| {
+        let pending = match PENDING.lock() {
+            Ok(p) => p.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        };
+        for path in pending {
+            let _ = fs::remove_file(&path).or_else(|_| fs::remove_dir_all(&path));
+        }
+        eprintln!("mailconf: interrupted; nothing was written");
+        std::process::exit(130);
+    });
+    if let Err(e) = result {
+        eprintln!(
+            "mailconf: warning: cannot watch for Ctrl-C ({e}); an interrupted run may leave a temporary file"
+        );
+    }
+}
+
+fn parent_of(target: &Path) -> Result<PathBuf, OutputError> {
+    let parent = match target.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    if parent.is_dir() {
+        Ok(parent)
+    } else {
+        Err(OutputError::NoParent {
+            path: target.to_path_buf(),
+        })
+    }
+}
+
+/// Fails unless `target` may be written: its folder exists, and it does not exist or `force`.
+pub fn check_target(target: &Path, force: bool) -> Result<(), OutputError> {
+    parent_of(target)?;
+    if !force && fs::symlink_metadata(target).is_ok() {
+        return Err(OutputError::Exists {
+            path: target.to_path_buf(),
+        });
+    }
+    Ok(())
+}
+
+/// A file being written under a temporary name beside its target.
+pub struct PendingFile {
+    file: NamedTempFile,
+    target: PathBuf,
+    force: bool,
+    _registered: Registered,
+}
+
+/// Keeps a temporary path on the interrupt handler's list while it lives.
+struct Registered(PathBuf);
+
+impl Registered {
+    fn new(path: &Path) -> Registered {
+        register(path);
+        Registered(path.to_path_buf())
+    }
+}
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        unregister(&self.0);
+    }
+}
+
+impl PendingFile {
+    /// Starts writing `target`; fails at once if it exists and `force` is false.
+    pub fn create(target: &Path, force: bool) -> Result<PendingFile, OutputError> {
+        check_target(target, force)?;
+        let parent = parent_of(target)?;
+        let stem = target
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let file = tempfile::Builder::new()
+            .prefix(&format!(".{stem}."))
+            .suffix(".partial")
+            .tempfile_in(&parent)
+            .map_err(OutputError::io(
+                target,
+                "cannot create a temporary file beside it",
+            ))?;
+        Ok(PendingFile {
+            _registered: Registered::new(file.path()),
+            file,
+            target: target.to_path_buf(),
+            force,
+        })
+    }
+
+    pub fn file(&mut self) -> &mut fs::File {
+        self.file.as_file_mut()
+    }
+
+    pub fn target(&self) -> &Path {
+        &self.target
+    }
+
+    /// Flushes to disk and renames into place.
+    pub fn commit(self) -> Result<(), OutputError> {
+        let target = self.target;
+        self.file
+            .as_file()
+            .sync_all()
+            .map_err(OutputError::io(&target, "cannot write"))?;
+        let persisted = if self.force {
+            self.file.persist(&target)
+        } else {
+            self.file.persist_noclobber(&target)
+        };
+        persisted.map(drop).map_err(|e| {
+            if e.error.kind() == io::ErrorKind::AlreadyExists {
+                OutputError::Exists {
+                    path: target.clone(),
+                }
+            } else {
+                OutputError::io(&target, "cannot rename into place")(e.error)
+            }
+        })
+    }
+}
+
+/// Writes `bytes` to `target` atomically.
+pub fn write_file(target: &Path, bytes: &[u8], force: bool) -> Result<(), OutputError> {
+    let mut pending = PendingFile::create(target, force)?;
+    pending
+        .file()
+        .write_all(bytes)
+        .map_err(OutputError::io(target, "cannot write"))?;
+    pending.commit()
+}
+
+/// Writes a folder of files (`/`-separated relative paths) atomically: built beside `target`
+/// and renamed into place. An existing empty folder is replaced; a non-empty one only with `force`.
+pub fn write_dir<'a>(
+    target: &Path,
+    files: impl IntoIterator<Item = (&'a str, &'a [u8])>,
+    force: bool,
+) -> Result<(), OutputError> {
+    let exists_nonempty = match fs::read_dir(target) {
+        Ok(mut entries) => entries.next().is_some(),
+        Err(_) => fs::symlink_metadata(target).is_ok(),
+    };
+    if exists_nonempty && !force {
+        return Err(OutputError::Exists {
+            path: target.to_path_buf(),
+        });
+    }
+    let parent = parent_of(target)?;
+    let temp = tempfile::Builder::new()
+        .prefix(".mailconf.")
+        .suffix(".partial")
+        .tempdir_in(&parent)
+        .map_err(OutputError::io(
+            target,
+            "cannot create a temporary folder beside it",
+        ))?;
+    let _registered = Registered::new(temp.path());
+    fill_and_swap(&temp, target, files)
+}
+
+fn fill_and_swap<'a>(
+    temp: &TempDir,
+    target: &Path,
+    files: impl IntoIterator<Item = (&'a str, &'a [u8])>,
+) -> Result<(), OutputError> {
+    for (relative, bytes) in files {
+        let path = temp.path().join(relative);
+        if let Some(dir) = path.parent() {
+            fs::create_dir_all(dir).map_err(OutputError::io(target, "cannot create a folder"))?;
+        }
+        fs::write(&path, bytes).map_err(OutputError::io(target, "cannot write"))?;
+    }
+    // Move an existing target aside, put the new folder in place, then drop the old one.
+    let old = match fs::symlink_metadata(target) {
+        Ok(meta) => {
+            let aside = temp.path().with_extension("old");
+            if meta.is_dir() {
+                fs::rename(target, &aside)
+                    .map_err(OutputError::io(target, "cannot move the old folder aside"))?;
+                Some(aside)
+            } else {
+                fs::remove_file(target)
+                    .map_err(OutputError::io(target, "cannot remove the old file"))?;
+                None
+            }
+        }
+        Err(_) => None,
+    };
+    if let Err(e) = fs::rename(temp.path(), target) {
+        if let Some(aside) = &old {
+            let _ = fs::rename(aside, target);
+        }
+        return Err(OutputError::io(target, "cannot rename into place")(e));
+    }
+    if let Some(aside) = old {
+        let _ = fs::remove_dir_all(aside);
+    }
+    Ok(())
+}

@@ -1,0 +1,575 @@
+//! The mail provider: servers, names and notices, loaded from TOML and validated.
+//!
+//! Every value is checked while the file is deserialised (through `try_from` newtypes), so a
+//! mistake is reported by the TOML parser with the file's line and column.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::account::is_domain_name;
+
+/// The embedded default: KUMail, Kyoto University staff mail.
+pub const KUMAIL_TOML: &str = include_str!("../providers/kumail.toml");
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProviderError {
+    #[error("{path}: cannot read the provider file: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}:{line}: {message}")]
+    Invalid {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
+    #[error("{path}: {message}")]
+    InvalidNoLine { path: PathBuf, message: String },
+}
+
+/// A validated provider, with the TOML text it came from.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Provider {
+    pub domains: Domains,
+    pub identifier_prefix: Identifier,
+    pub preferred: Protocol,
+    pub names: Names,
+    pub incoming: Incoming,
+    pub smtp: Server,
+    #[serde(default)]
+    pub pop: PopOptions,
+    #[serde(default)]
+    pub notices: Vec<Notice>,
+    #[serde(skip)]
+    source: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Names {
+    pub organization_ja: Text,
+    pub organization_en: Text,
+    pub display_ja: Text,
+    pub display_en: Text,
+    pub short: Text,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Incoming {
+    pub pop3: Server,
+    pub imap: Server,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Server {
+    pub host: Hostname,
+    pub port: Port,
+    pub security: Security,
+    pub auth: AuthMethods,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PopOptions {
+    #[serde(default)]
+    pub leave_on_server: bool,
+    /// Delete from the server after this many days; `None` never deletes by age.
+    pub days_on_server: Option<Days>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Notice {
+    pub id: Identifier,
+    pub ja: Paragraph,
+    pub en: Paragraph,
+}
+
+/// Incoming mail protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    Pop3,
+    Imap,
+}
+
+impl Protocol {
+    /// The other protocol: the alternative to the preferred one.
+    pub fn other(self) -> Protocol {
+        match self {
+            Protocol::Pop3 => Protocol::Imap,
+            Protocol::Imap => Protocol::Pop3,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Pop3 => "pop3",
+            Protocol::Imap => "imap",
+        }
+    }
+}
+
+/// Transport security of a server connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Security {
+    /// Implicit TLS from the first byte ("SSL").
+    Tls,
+    /// Plain connection upgraded with STARTTLS.
+    Starttls,
+    /// No encryption.
+    Plain,
+}
+
+/// How a client proves who it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthMethod {
+    /// OAuth2 ("Sign in with Google").
+    Oauth2,
+    /// A password (for Google Workspace: an app password), sent over the encrypted connection.
+    Password,
+}
+
+/// One or more authentication methods, in order of preference, without repeats.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "Vec<AuthMethod>")]
+pub struct AuthMethods(Vec<AuthMethod>);
+
+impl TryFrom<Vec<AuthMethod>> for AuthMethods {
+    type Error = String;
+    fn try_from(methods: Vec<AuthMethod>) -> Result<Self, String> {
+        if methods.is_empty() {
+            return Err("auth needs at least one method: \"oauth2\" or \"password\"".into());
+        }
+        for (i, m) in methods.iter().enumerate() {
+            if methods[..i].contains(m) {
+                return Err(format!("auth lists {m:?} twice"));
+            }
+        }
+        Ok(AuthMethods(methods))
+    }
+}
+
+impl AuthMethods {
+    pub fn iter(&self) -> impl Iterator<Item = AuthMethod> + '_ {
+        self.0.iter().copied()
+    }
+
+    pub fn contains(&self, method: AuthMethod) -> bool {
+        self.0.contains(&method)
+    }
+}
+
+/// A TCP port, 1 to 65535.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "i64")]
+pub struct Port(u16);
+
+impl TryFrom<i64> for Port {
+    type Error = String;
+    fn try_from(n: i64) -> Result<Self, String> {
+        match u16::try_from(n) {
+            Ok(p) if p > 0 => Ok(Port(p)),
+            _ => Err(format!("port {n} is out of range: a port is 1 to 65535")),
+        }
+    }
+}
+
+impl Port {
+    pub fn get(self) -> u16 {
+        self.0
+    }
+}
+
+impl fmt::Display for Port {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// Days to keep mail on a POP server, 1 to 65535 (Outlook keeps it in 16 bits).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "i64")]
+pub struct Days(u16);
+
+impl TryFrom<i64> for Days {
+    type Error = String;
+    fn try_from(n: i64) -> Result<Self, String> {
+        match u16::try_from(n) {
+            Ok(d) if d > 0 => Ok(Days(d)),
+            _ => Err(format!("days_on_server {n} is out of range: 1 to 65535")),
+        }
+    }
+}
+
+impl Days {
+    pub fn get(self) -> u16 {
+        self.0
+    }
+}
+
+/// A server host name: a lower-case DNS name.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct Hostname(String);
+
+impl TryFrom<String> for Hostname {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        if s.is_empty() {
+            return Err("host is empty".into());
+        }
+        if is_domain_name(&s) {
+            Ok(Hostname(s))
+        } else {
+            Err(format!(
+                "host {s:?} is not a host name (lower-case letters, digits, '-' and '.')"
+            ))
+        }
+    }
+}
+
+impl Hostname {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Hostname {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A mail domain served by the provider.
+pub type Domain = Hostname;
+
+/// The provider's mail domains: at least one, no repeats.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(try_from = "Vec<Domain>")]
+pub struct Domains(Vec<Domain>);
+
+impl TryFrom<Vec<Domain>> for Domains {
+    type Error = String;
+    fn try_from(domains: Vec<Domain>) -> Result<Self, String> {
+        if domains.is_empty() {
+            return Err("domains is empty: name at least one mail domain".into());
+        }
+        for (i, d) in domains.iter().enumerate() {
+            if domains[..i].contains(d) {
+                return Err(format!("domain {:?} is listed twice", d.as_str()));
+            }
+        }
+        Ok(Domains(domains))
+    }
+}
+
+impl Domains {
+    pub fn iter(&self) -> impl Iterator<Item = &Domain> {
+        self.0.iter()
+    }
+
+    /// The first domain: the provider's id.
+    pub fn primary(&self) -> &Domain {
+        &self.0[0]
+    }
+
+    pub fn contains(&self, domain: &str) -> bool {
+        self.0.iter().any(|d| d.as_str() == domain)
+    }
+}
+
+/// A dotted identifier (reverse DNS, or a notice id): ASCII letters, digits, `.`, `-`, `_`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct Identifier(String);
+
+impl TryFrom<String> for Identifier {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        let ok = !s.is_empty()
+            && !s.starts_with('.')
+            && !s.ends_with('.')
+            && !s.contains("..")
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'));
+        if ok {
+            Ok(Identifier(s))
+        } else {
+            Err(format!(
+                "identifier {s:?} may only have ASCII letters, digits, '.', '-' and '_'"
+            ))
+        }
+    }
+}
+
+impl Identifier {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Identifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// One line of user-visible text: non-empty, no control characters.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct Text(String);
+
+impl TryFrom<String> for Text {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        check_text(&s, false)?;
+        Ok(Text(s))
+    }
+}
+
+impl Text {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Text {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// User-visible text that may span lines (`\n` only): non-empty, no other control characters.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct Paragraph(String);
+
+impl TryFrom<String> for Paragraph {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        check_text(&s, true)?;
+        Ok(Paragraph(s))
+    }
+}
+
+impl Paragraph {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Paragraph {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+fn check_text(s: &str, newlines: bool) -> Result<(), String> {
+    if s.trim().is_empty() {
+        return Err("text is empty".into());
+    }
+    let bad = s.chars().find(|&c| {
+        (c.is_control() && !(newlines && c == '\n')) || matches!(c, '\u{FFFE}' | '\u{FFFF}')
+    });
+    match bad {
+        Some(c) => Err(format!(
+            "text has a control character U+{:04X}{}",
+            c as u32,
+            if newlines {
+                ""
+            } else {
+                " (it must be one line)"
+            }
+        )),
+        None => Ok(()),
+    }
+}
+
+impl Provider {
+    /// The embedded KUMail provider.
+    pub fn kumail() -> Provider {
+        Provider::from_toml(KUMAIL_TOML, Path::new("<embedded KUMail provider>"))
+            .expect("the embedded KUMail provider is valid")
+    }
+
+    /// Loads `path`, or the embedded KUMail provider when `path` is `None`.
+    pub fn load(path: Option<&Path>) -> Result<Provider, ProviderError> {
+        match path {
+            None => Ok(Provider::kumail()),
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ProviderError::Read {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
+                Provider::from_toml(&text, path)
+            }
+        }
+    }
+
+    /// Parses and validates provider TOML; `path` names it in errors.
+    pub fn from_toml(text: &str, path: &Path) -> Result<Provider, ProviderError> {
+        let mut provider: Provider = toml::from_str(text).map_err(|e| {
+            let message = e.message().trim().to_string();
+            match e.span() {
+                Some(span) => ProviderError::Invalid {
+                    path: path.to_path_buf(),
+                    line: line_of(text, span.start),
+                    message: with_key(&message, text, span),
+                },
+                None => ProviderError::InvalidNoLine {
+                    path: path.to_path_buf(),
+                    message,
+                },
+            }
+        })?;
+        provider.source = text.to_string();
+        provider.check_consistency(path)?;
+        Ok(provider)
+    }
+
+    fn check_consistency(&self, path: &Path) -> Result<(), ProviderError> {
+        let invalid = |key: &str, message: String| ProviderError::Invalid {
+            path: path.to_path_buf(),
+            line: key_line(&self.source, key),
+            message,
+        };
+        if let Some(dup) = duplicate(self.notices.iter().map(|n| n.id.as_str())) {
+            return Err(invalid(
+                "notices",
+                format!("notices: id {dup:?} is used twice"),
+            ));
+        }
+        if self.incoming.pop3.port == self.smtp.port && self.incoming.pop3.host == self.smtp.host {
+            return Err(invalid(
+                "smtp",
+                "smtp: the SMTP server is the same host and port as the POP3 server".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The TOML text this provider was loaded from.
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// The incoming server for `protocol`.
+    pub fn incoming(&self, protocol: Protocol) -> &Server {
+        match protocol {
+            Protocol::Pop3 => &self.incoming.pop3,
+            Protocol::Imap => &self.incoming.imap,
+        }
+    }
+
+    pub fn notice(&self, id: &str) -> Option<&Notice> {
+        self.notices.iter().find(|n| n.id.as_str() == id)
+    }
+}
+
+fn duplicate<'a>(mut items: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    let mut seen = std::collections::BTreeSet::new();
+    items.find(|item| !seen.insert(*item))
+}
+
+/// 1-based line of byte offset `at` in `text`.
+fn line_of(text: &str, at: usize) -> usize {
+    text[..at.min(text.len())].matches('\n').count() + 1
+}
+
+/// Prefixes the TOML parser's message with the key it is about, when the span shows one.
+fn with_key(message: &str, text: &str, span: std::ops::Range<usize>) -> String {
+    let line_start = text[..span.start.min(text.len())]
+        .rfind('\n')
+        .map_or(0, |i| i + 1);
+    let line = text[line_start..].lines().next().unwrap_or("");
+    match line.split_once('=') {
+        Some((key, _)) if !key.trim().is_empty() && !key.trim_start().starts_with('[') => {
+            format!("{}: {message}", key.trim())
+        }
+        _ => message.to_string(),
+    }
+}
+
+/// Line of the first line that starts with `[key` or `[[key`, or 1.
+fn key_line(text: &str, key: &str) -> usize {
+    text.lines()
+        .position(|l| {
+            let l = l.trim_start().trim_start_matches('[');
+            l.starts_with(key)
+        })
+        .map_or(1, |i| i + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kumail_has_the_documented_servers() {
+        let p = Provider::kumail();
+        assert_eq!(p.domains.primary().as_str(), "kyoto-u.ac.jp");
+        assert_eq!(p.preferred, Protocol::Pop3);
+        let pop = p.incoming(Protocol::Pop3);
+        assert_eq!(
+            (pop.host.as_str(), pop.port.get(), pop.security),
+            ("pop.gmail.com", 995, Security::Tls)
+        );
+        let imap = p.incoming(Protocol::Imap);
+        assert_eq!(
+            (imap.host.as_str(), imap.port.get(), imap.security),
+            ("imap.gmail.com", 993, Security::Tls)
+        );
+        assert_eq!(
+            (p.smtp.host.as_str(), p.smtp.port.get(), p.smtp.security),
+            ("smtp.gmail.com", 587, Security::Starttls)
+        );
+        assert!(p.pop.leave_on_server);
+        assert_eq!(p.pop.days_on_server, None);
+        assert!(p.notice("app-password").is_some());
+    }
+
+    fn err(text: &str) -> String {
+        Provider::from_toml(text, Path::new("p.toml"))
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn bad_values_name_the_line_and_key() {
+        let bad_port = KUMAIL_TOML.replace("port = 995", "port = 70000");
+        let line = bad_port.lines().position(|l| l == "port = 70000").unwrap() + 1;
+        let e = err(&bad_port);
+        assert!(e.starts_with(&format!("p.toml:{line}: port")), "{e}");
+        assert!(e.contains("70000"), "{e}");
+
+        let e = err(&KUMAIL_TOML.replace("port = 993", "port = 0"));
+        assert!(e.contains("port 0 is out of range"), "{e}");
+
+        let e = err(&KUMAIL_TOML.replace("security = \"starttls\"", "security = \"ssl\""));
+        assert!(e.contains("security") && e.contains("ssl"), "{e}");
+
+        let e = err(&KUMAIL_TOML.replace("host = \"smtp.gmail.com\"", "host = \"\""));
+        assert!(e.contains("host is empty"), "{e}");
+
+        let e = err(&KUMAIL_TOML.replace("domains = [\"kyoto-u.ac.jp\"]", "domains = []"));
+        assert!(e.starts_with("p.toml:8: domains"), "{e}");
+
+        let e = err(&KUMAIL_TOML.replace("domains = [\"kyoto-u.ac.jp\"]\n", ""));
+        assert!(e.contains("domains"), "{e}");
+
+        let e = err(&KUMAIL_TOML.replace("auth = [\"oauth2\", \"password\"]", "auth = []"));
+        assert!(e.contains("auth needs at least one method"), "{e}");
+
+        let e = err(&format!("{KUMAIL_TOML}\nunknown_key = 1\n"));
+        assert!(e.contains("unknown_key"), "{e}");
+    }
+}

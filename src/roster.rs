@@ -1,0 +1,492 @@
+//! Reading a department roster: encoding detection, CSV/TSV, header aliases, and row checks
+//! reported all at once with their line numbers.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use encoding_rs::{Encoding, SHIFT_JIS, UTF_8, UTF_16BE, UTF_16LE};
+
+use crate::account::{Account, Address, DisplayName, trim};
+use crate::provider::Provider;
+
+/// Header names accepted for the address column (compared case-insensitively, trimmed).
+pub const ADDRESS_HEADERS: &[&str] = &["email", "mail", "e-mail", "メールアドレス"];
+/// Header names accepted for the person's name column.
+pub const NAME_HEADERS: &[&str] = &["name", "display name", "氏名", "表示名"];
+/// Header words that mark a password column, which is refused.
+const PASSWORD_WORDS: &[&str] = &[
+    "password",
+    "passwd",
+    "passcode",
+    "pwd",
+    "パスワード",
+    "暗証",
+];
+
+/// Largest roster accepted, in bytes. A department roster is far smaller; this bounds memory.
+pub const MAX_ROSTER_BYTES: u64 = 64 * 1024 * 1024;
+
+/// A text encoding a roster can be in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RosterEncoding {
+    Utf8,
+    Utf16Le,
+    Utf16Be,
+    /// Shift_JIS as Windows writes it (CP932, Windows-31J).
+    ShiftJis,
+}
+
+impl RosterEncoding {
+    fn encoding(self) -> &'static Encoding {
+        match self {
+            RosterEncoding::Utf8 => UTF_8,
+            RosterEncoding::Utf16Le => UTF_16LE,
+            RosterEncoding::Utf16Be => UTF_16BE,
+            RosterEncoding::ShiftJis => SHIFT_JIS,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            RosterEncoding::Utf8 => "UTF-8",
+            RosterEncoding::Utf16Le => "UTF-16LE",
+            RosterEncoding::Utf16Be => "UTF-16BE",
+            RosterEncoding::ShiftJis => "Shift_JIS (CP932)",
+        }
+    }
+}
+
+impl std::str::FromStr for RosterEncoding {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().replace('_', "-").as_str() {
+            "utf-8" | "utf8" => Ok(RosterEncoding::Utf8),
+            "utf-16le" | "utf16le" | "utf-16" | "utf16" => Ok(RosterEncoding::Utf16Le),
+            "utf-16be" | "utf16be" => Ok(RosterEncoding::Utf16Be),
+            "shift-jis" | "shiftjis" | "sjis" | "cp932" | "windows-31j" | "ms932" => {
+                Ok(RosterEncoding::ShiftJis)
+            }
+            _ => Err(format!(
+                "unknown encoding {s:?}: use utf-8, utf-16le, utf-16be or shift_jis"
+            )),
+        }
+    }
+}
+
+/// One problem in a roster, at a line (1-based; 0 when it concerns the whole file).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub line: u64,
+    pub message: String,
+}
+
+/// Everything wrong with a roster, or why it could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum RosterError {
+    #[error("{path}: cannot read the roster: {source}", path = path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}", Problems { path, problems })]
+    Invalid {
+        path: PathBuf,
+        problems: Vec<Problem>,
+    },
+}
+
+struct Problems<'a> {
+    path: &'a Path,
+    problems: &'a [Problem],
+}
+
+impl fmt::Display for Problems<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, p) in self.problems.iter().enumerate() {
+            if i > 0 {
+                f.write_str("\n")?;
+            }
+            if p.line == 0 {
+                write!(f, "{}: {}", self.path.display(), p.message)?;
+            } else {
+                write!(f, "{}:{}: {}", self.path.display(), p.line, p.message)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A validated roster: accounts in roster order, plus the rows that were skipped.
+#[derive(Debug)]
+pub struct Roster {
+    pub accounts: Vec<Account>,
+    /// Problems of rows left out under `skip_invalid`; empty otherwise.
+    pub skipped: Vec<Problem>,
+    pub encoding: RosterEncoding,
+}
+
+/// How to read a roster.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ReadOptions {
+    /// Decode as this encoding instead of detecting it.
+    pub encoding: Option<RosterEncoding>,
+    /// Keep the valid rows and report the invalid ones instead of refusing the roster.
+    pub skip_invalid: bool,
+}
+
+/// Reads and validates the roster at `path` against `provider`.
+pub fn read(path: &Path, provider: &Provider, options: ReadOptions) -> Result<Roster, RosterError> {
+    let read_err = |source| RosterError::Read {
+        path: path.to_path_buf(),
+        source,
+    };
+    let meta = std::fs::metadata(path).map_err(read_err)?;
+    if meta.is_dir() {
+        return Err(read_err(std::io::Error::other("it is a directory")));
+    }
+    if meta.len() > MAX_ROSTER_BYTES {
+        return Err(read_err(std::io::Error::other(format!(
+            "it is {} MB; a roster may be at most {} MB",
+            meta.len() / 1_000_000,
+            MAX_ROSTER_BYTES / 1024 / 1024
+        ))));
+    }
+    let bytes = std::fs::read(path).map_err(read_err)?;
+    parse(&bytes, provider, options).map_err(|problems| RosterError::Invalid {
+        path: path.to_path_buf(),
+        problems,
+    })
+}
+
+/// Validates roster bytes; on failure returns every problem found.
+pub fn parse(
+    bytes: &[u8],
+    provider: &Provider,
+    options: ReadOptions,
+) -> Result<Roster, Vec<Problem>> {
+    let whole = |message: String| vec![Problem { line: 0, message }];
+    let (text, encoding) = decode(bytes, options.encoding).map_err(whole)?;
+    if text.trim().is_empty() {
+        return Err(whole(
+            "the roster is empty: it needs a header row and at least one person".into(),
+        ));
+    }
+    let first_line = text.lines().next().unwrap_or("");
+    let delimiter = if first_line.matches('\t').count() > first_line.matches(',').count() {
+        b'\t'
+    } else {
+        b','
+    };
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .flexible(true)
+        .has_headers(false)
+        .from_reader(text.as_bytes());
+
+    let mut records = reader.byte_records();
+    let header = match records.next() {
+        Some(Ok(h)) => h,
+        Some(Err(e)) => return Err(whole(format!("the header row cannot be read: {e}"))),
+        None => return Err(whole("the roster is empty".into())),
+    };
+    let header_line = header.position().map_or(1, |p| p.line());
+    let columns = Columns::find(&header).map_err(|message| {
+        vec![Problem {
+            line: header_line,
+            message,
+        }]
+    })?;
+
+    let mut problems = Vec::new();
+    let mut skipped = Vec::new();
+    let mut accounts: Vec<Account> = Vec::new();
+    let mut seen: HashMap<Address, u64> = HashMap::new();
+    for record in records {
+        let record = match record {
+            Ok(r) => r,
+            Err(e) => {
+                let line = e.position().map_or(0, |p| p.line());
+                problems.push(Problem {
+                    line,
+                    message: format!("this row cannot be read: {e}"),
+                });
+                continue;
+            }
+        };
+        let line = record.position().map_or(0, |p| p.line());
+        // The text was decoded to UTF-8 above, so every field is UTF-8.
+        let field = |i: usize| -> &str {
+            record
+                .get(i)
+                .map_or("", |b| std::str::from_utf8(b).unwrap_or(""))
+        };
+        if record
+            .iter()
+            .all(|f| trim(std::str::from_utf8(f).unwrap_or("")).is_empty())
+        {
+            continue; // blank line, or a row of empty cells as Excel leaves them
+        }
+        match check_row(field(columns.address), columns.name.map(field), provider) {
+            Ok(account) => {
+                if let Some(first) = seen.get(&account.address) {
+                    let problem = Problem {
+                        line,
+                        message: format!(
+                            "{} is listed twice (first on line {first}); addresses are compared without case",
+                            account.address
+                        ),
+                    };
+                    if options.skip_invalid {
+                        skipped.push(problem);
+                    } else {
+                        problems.push(problem);
+                    }
+                    continue;
+                }
+                seen.insert(account.address.clone(), line);
+                accounts.push(account);
+            }
+            Err(message) => {
+                let problem = Problem { line, message };
+                if options.skip_invalid {
+                    skipped.push(problem);
+                } else {
+                    problems.push(problem);
+                }
+            }
+        }
+    }
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    if accounts.is_empty() {
+        let mut all = skipped;
+        all.push(Problem {
+            line: 0,
+            message: "the roster has no valid person in it".into(),
+        });
+        return Err(all);
+    }
+    Ok(Roster {
+        accounts,
+        skipped,
+        encoding,
+    })
+}
+
+fn check_row(address: &str, name: Option<&str>, provider: &Provider) -> Result<Account, String> {
+    let address = Address::parse(address).map_err(|e| e.to_string())?;
+    if !provider.domains.contains(address.domain()) {
+        let domains: Vec<&str> = provider.domains.iter().map(|d| d.as_str()).collect();
+        return Err(format!(
+            "{address} is not in the provider's domain{} ({})",
+            if domains.len() > 1 { "s" } else { "" },
+            domains.join(", ")
+        ));
+    }
+    let name = match name {
+        Some(raw) => DisplayName::parse(raw).map_err(|e| format!("{address}: {e}"))?,
+        None => None,
+    };
+    Ok(Account { address, name })
+}
+
+struct Columns {
+    address: usize,
+    name: Option<usize>,
+}
+
+impl Columns {
+    fn find(header: &csv::ByteRecord) -> Result<Columns, String> {
+        let names: Vec<String> = header
+            .iter()
+            .map(|b| trim(&String::from_utf8_lossy(b)).to_lowercase())
+            .collect();
+        if let Some(col) = names
+            .iter()
+            .find(|n| PASSWORD_WORDS.iter().any(|w| n.contains(w)))
+        {
+            return Err(format!(
+                "column {col:?} looks like a password; mailconf never stores passwords: remove the column and try again"
+            ));
+        }
+        let position = |aliases: &[&str]| names.iter().position(|n| aliases.contains(&n.as_str()));
+        let address = position(ADDRESS_HEADERS).ok_or_else(|| {
+            format!(
+                "no address column: the header row needs one of {} (found: {})",
+                ADDRESS_HEADERS.join(", "),
+                names.join(", ")
+            )
+        })?;
+        Ok(Columns {
+            address,
+            name: position(NAME_HEADERS),
+        })
+    }
+}
+
+/// Decodes roster bytes to text, detecting the encoding unless one is forced.
+fn decode(
+    bytes: &[u8],
+    forced: Option<RosterEncoding>,
+) -> Result<(String, RosterEncoding), String> {
+    let (encoding, body) = match forced {
+        Some(enc) => (enc, strip_bom(bytes, enc)),
+        None => detect(bytes),
+    };
+    let (text, had_errors) = encoding.encoding().decode_without_bom_handling(body);
+    if had_errors {
+        let hint = if forced.is_some() {
+            "check --encoding"
+        } else {
+            "save it as UTF-8, UTF-16 or Shift_JIS, or name the encoding with --encoding"
+        };
+        return Err(format!(
+            "the roster is not valid {} text ({hint})",
+            encoding.name()
+        ));
+    }
+    Ok((text.into_owned(), encoding))
+}
+
+fn strip_bom(bytes: &[u8], encoding: RosterEncoding) -> &[u8] {
+    let bom: &[u8] = match encoding {
+        RosterEncoding::Utf8 => b"\xEF\xBB\xBF",
+        RosterEncoding::Utf16Le => b"\xFF\xFE",
+        RosterEncoding::Utf16Be => b"\xFE\xFF",
+        RosterEncoding::ShiftJis => b"",
+    };
+    bytes.strip_prefix(bom).unwrap_or(bytes)
+}
+
+fn detect(bytes: &[u8]) -> (RosterEncoding, &[u8]) {
+    if let Some(rest) = bytes.strip_prefix(b"\xEF\xBB\xBF") {
+        return (RosterEncoding::Utf8, rest);
+    }
+    if let Some(rest) = bytes.strip_prefix(b"\xFF\xFE") {
+        return (RosterEncoding::Utf16Le, rest);
+    }
+    if let Some(rest) = bytes.strip_prefix(b"\xFE\xFF") {
+        return (RosterEncoding::Utf16Be, rest);
+    }
+    // UTF-16 without a BOM: ASCII text has a NUL in every other byte.
+    let sample = &bytes[..bytes.len().min(4096)];
+    let zeros_at = |parity: usize| {
+        sample
+            .iter()
+            .skip(parity)
+            .step_by(2)
+            .filter(|&&b| b == 0)
+            .count()
+    };
+    let half = sample.len() / 2;
+    if half >= 2 && zeros_at(1) * 10 >= half * 3 && zeros_at(0) == 0 {
+        return (RosterEncoding::Utf16Le, bytes);
+    }
+    if half >= 2 && zeros_at(0) * 10 >= half * 3 && zeros_at(1) == 0 {
+        return (RosterEncoding::Utf16Be, bytes);
+    }
+    if std::str::from_utf8(bytes).is_ok() {
+        (RosterEncoding::Utf8, bytes)
+    } else {
+        (RosterEncoding::ShiftJis, bytes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok(text: &[u8]) -> Roster {
+        parse(text, &Provider::kumail(), ReadOptions::default()).unwrap()
+    }
+
+    fn problems(text: &[u8]) -> Vec<Problem> {
+        parse(text, &Provider::kumail(), ReadOptions::default()).unwrap_err()
+    }
+
+    #[test]
+    fn reads_aliases_and_ignores_other_columns() {
+        let r = ok(
+            "所属,氏名,メールアドレス\r\n情報学,山田 太郎,Taro.Yamada@kyoto-u.ac.jp\r\n".as_bytes(),
+        );
+        assert_eq!(r.accounts.len(), 1);
+        assert_eq!(r.accounts[0].address.as_str(), "taro.yamada@kyoto-u.ac.jp");
+        assert_eq!(r.accounts[0].name.as_ref().unwrap().as_str(), "山田 太郎");
+    }
+
+    #[test]
+    fn detects_tsv_and_utf16() {
+        let text = "Name\tE-mail\n\"A, B\"\ta@kyoto-u.ac.jp\n";
+        let mut utf16 = vec![0xFF, 0xFE];
+        utf16.extend(text.encode_utf16().flat_map(u16::to_le_bytes));
+        let r = ok(&utf16);
+        assert_eq!(r.encoding, RosterEncoding::Utf16Le);
+        assert_eq!(r.accounts[0].name.as_ref().unwrap().as_str(), "A, B");
+    }
+
+    #[test]
+    fn detects_shift_jis() {
+        let (bytes, _, _) =
+            SHIFT_JIS.encode("氏名,メールアドレス\r\n京大 花子,hanako@kyoto-u.ac.jp\r\n");
+        let r = ok(&bytes);
+        assert_eq!(r.encoding, RosterEncoding::ShiftJis);
+        assert_eq!(r.accounts[0].name.as_ref().unwrap().as_str(), "京大 花子");
+    }
+
+    #[test]
+    fn every_problem_is_reported_with_its_line() {
+        let p = problems(
+            b"name,email\n\
+              ok,a@kyoto-u.ac.jp\n\
+              bad,not-an-address\n\
+              other,b@example.com\n\
+              dup,A@KYOTO-U.AC.JP\n\
+              \"multi\nline\",c@kyoto-u.ac.jp\n\
+              slash,d/e@kyoto-u.ac.jp\n",
+        );
+        let lines: Vec<u64> = p.iter().map(|p| p.line).collect();
+        assert_eq!(lines, vec![3, 4, 5, 6, 8], "{p:?}");
+        assert!(p[1].message.contains("not in the provider's domain"));
+        assert!(p[2].message.contains("first on line 2"));
+        assert!(p[3].message.contains("control character"));
+        assert!(p[4].message.contains("safe set"));
+    }
+
+    #[test]
+    fn refuses_password_columns_and_empty_rosters() {
+        let p = problems(b"email,Password\na@kyoto-u.ac.jp,x\n");
+        assert_eq!(p[0].line, 1);
+        assert!(p[0].message.contains("password"));
+        assert!(problems(b"").last().unwrap().message.contains("empty"));
+        assert!(
+            problems(b"email\n")
+                .last()
+                .unwrap()
+                .message
+                .contains("no valid person")
+        );
+        assert!(
+            problems(b"foo,bar\n1,2\n")[0]
+                .message
+                .contains("no address column")
+        );
+    }
+
+    #[test]
+    fn skip_invalid_keeps_the_good_rows() {
+        let r = parse(
+            b"email\na@kyoto-u.ac.jp\nbad\nb@kyoto-u.ac.jp\n",
+            &Provider::kumail(),
+            ReadOptions {
+                skip_invalid: true,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(r.accounts.len(), 2);
+        assert_eq!(r.skipped.len(), 1);
+        assert_eq!(r.skipped[0].line, 3);
+    }
+}
