@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::provider::Protocol;
-use crate::render::Format;
+use crate::render::{Format, FormatGroup};
 use crate::roster::RosterEncoding;
 
 #[derive(Debug, Parser)]
@@ -90,6 +90,9 @@ pub struct BundleArgs {
     /// No progress bar and no summary
     #[arg(short, long)]
     pub quiet: bool,
+    /// Which files to produce per user, comma-separated [default: all]
+    #[arg(long, value_enum, value_delimiter = ',', value_name = "FORMATS")]
+    pub formats: Vec<FormatGroup>,
 }
 
 #[derive(Debug, Args)]

@@ -107,7 +107,10 @@ fn bundle(args: BundleArgs) -> Result<(), Error> {
             skipped.message
         );
     }
-    let ctx = Context::new(&provider, protocol(&args.protocol));
+    let mut ctx = Context::new(&provider, protocol(&args.protocol));
+    if !args.formats.is_empty() {
+        ctx.select(&args.formats);
+    }
     let options = BundleOptions {
         force: args.force,
         progress: !args.quiet && std::io::stderr().is_terminal(),

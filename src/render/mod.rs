@@ -50,6 +50,25 @@ impl Format {
     }
 }
 
+/// A family of per-user files, as chosen with `bundle --formats`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, clap::ValueEnum)]
+pub enum FormatGroup {
+    /// Thunderbird autoconfig.
+    Thunderbird,
+}
+
+impl FormatGroup {
+    /// Every group: the default selection.
+    pub const ALL: &'static [FormatGroup] = &[FormatGroup::Thunderbird];
+
+    /// Whether `format` belongs to this group.
+    pub fn contains(self, format: Format) -> bool {
+        match format {
+            Format::Thunderbird => self == FormatGroup::Thunderbird,
+        }
+    }
+}
+
 /// What every renderer needs besides the account: the provider and the choices made for this run.
 #[derive(Debug, Clone)]
 pub struct Context<'a> {
@@ -68,6 +87,12 @@ impl<'a> Context<'a> {
             protocol: protocol.unwrap_or(provider.preferred),
             formats: Format::ALL.to_vec(),
         }
+    }
+
+    /// Keeps only the formats of the chosen groups.
+    pub fn select(&mut self, groups: &[FormatGroup]) {
+        self.formats
+            .retain(|&f| groups.iter().any(|g| g.contains(f)));
     }
 
     /// Every file of `account`, in format order, with paths relative to the user's folder.
