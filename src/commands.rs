@@ -119,13 +119,13 @@ fn bundle(args: BundleArgs) -> Result<(), Error> {
     let summary = bundle::write(&ctx, &roster.accounts, &target, &options)?;
     if !args.quiet {
         eprintln!(
-            "mailconf: wrote {}: {} users{}, {} files, {} in {:.2} s",
+            "mailconf: wrote {}: {}{}, {} files, {} in {:.2} s",
             target.display(),
-            summary.users,
+            plural(summary.users, "user", "users"),
             if roster.skipped.is_empty() {
                 String::new()
             } else {
-                format!(" ({} rows skipped)", roster.skipped.len())
+                format!(" ({} skipped)", plural(roster.skipped.len(), "row", "rows"))
             },
             summary.files,
             human_size(summary.bytes),
@@ -184,14 +184,9 @@ fn check(args: CheckArgs) -> Result<(), Error> {
     let provider = Provider::load(args.provider.provider.as_deref())?;
     let roster = read_roster(&args.roster, &provider, false)?;
     let message = format!(
-        "{}: {} {} OK ({})\n",
+        "{}: {} OK ({})\n",
         display(&args.roster.roster),
-        roster.accounts.len(),
-        if roster.accounts.len() == 1 {
-            "person"
-        } else {
-            "people"
-        },
+        plural(roster.accounts.len(), "person", "people"),
         roster.encoding.name()
     );
     print(message.as_bytes())
@@ -207,6 +202,10 @@ fn print(bytes: &[u8]) -> Result<(), Error> {
         .write_all(bytes)
         .and_then(|()| stdout.flush())
         .map_err(Error::Stdout)
+}
+
+fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 fn human_size(bytes: u64) -> String {
