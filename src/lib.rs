@@ -1,7 +1,7 @@
 //! mailconf: turns a roster of people into ready-to-use mail-client configuration.
 //!
 //! Data flows one way: roster bytes and provider TOML are validated into [`account::Account`]s
-//! and a [`provider::Provider`]; [`render`] turns them into files; [`bundle`] zips them, and
+//! and a [`provider::Provider`]; [`render`] turns them into files; [`bundle`] zips them (through [`zipstream`]), and
 //! [`output`] puts files in place atomically. `main.rs` only parses arguments ([`cli`]) and calls
 //! [`run`].
 
@@ -12,6 +12,7 @@ pub mod output;
 pub mod provider;
 pub mod render;
 pub mod roster;
+pub mod zipstream;
 
 mod commands;
 

@@ -1,0 +1,93 @@
+//! The streaming zip writer, read back with the `zip` crate (an independent reader).
+
+mod common;
+
+use std::io::Read;
+
+use mailconf::zipstream::{Compressed, DosTime, ZipStream};
+
+#[test]
+fn entries_round_trip_with_flags_time_and_modes() {
+    let time = DosTime::from_unix(1_700_000_000).unwrap();
+    let mut zip = ZipStream::new(Vec::new(), time).unwrap();
+    let big: Vec<u8> = (0..50_000u32)
+        .flat_map(|i| (i % 251).to_le_bytes())
+        .collect();
+    let files: Vec<(String, Vec<u8>)> = vec![
+        (
+            "top/ascii.txt".into(),
+            b"hello hello hello hello hello".to_vec(),
+        ),
+        (
+            "top/日本語/名前.xml".into(),
+            "<a>山田</a>".repeat(20).into_bytes(),
+        ),
+        ("top/empty".into(), Vec::new()),
+        ("top/x".into(), b"x".to_vec()),
+        ("top/big.bin".into(), big),
+    ];
+    for (name, data) in &files {
+        zip.add(&Compressed::new(name.clone(), data, 6)).unwrap();
+    }
+    let mut spooled = tempfile::tempfile().unwrap();
+    std::io::Write::write_all(&mut spooled, &b"a,b\r\n".repeat(10_000)).unwrap();
+    zip.add_file("top/manifest.csv", &mut spooled, 6).unwrap();
+    let bytes = zip.finish().unwrap();
+
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(&bytes)).unwrap();
+    assert_eq!(archive.len(), files.len() + 1);
+    for (i, (name, data)) in files.iter().enumerate() {
+        let mut f = archive.by_index(i).unwrap();
+        assert_eq!(f.name().unwrap(), name.as_str());
+        let mut read = Vec::new();
+        f.read_to_end(&mut read).unwrap();
+        assert_eq!(&read, data, "{name}");
+        assert_eq!(f.unix_mode(), Some(0o100644));
+        let t = f.last_modified().unwrap();
+        assert_eq!(
+            (
+                t.year(),
+                t.month(),
+                t.day(),
+                t.hour(),
+                t.minute(),
+                t.second()
+            ),
+            (2023, 11, 14, 22, 13, 20)
+        );
+    }
+    let mut manifest = String::new();
+    archive
+        .by_name("top/manifest.csv")
+        .unwrap()
+        .read_to_string(&mut manifest)
+        .unwrap();
+    assert_eq!(manifest, "a,b\r\n".repeat(10_000));
+    for (name, flags) in common::zip_central_flags(&bytes) {
+        assert_eq!(flags & 0x0800, 0x0800, "{name}");
+    }
+}
+
+#[test]
+fn more_than_65535_entries_use_zip64_end_records() {
+    let mut zip = ZipStream::new(Vec::new(), DosTime::default()).unwrap();
+    let n = 70_000u32;
+    for i in 0..n {
+        zip.add(&Compressed::new(format!("f/{i}"), &i.to_le_bytes(), 1))
+            .unwrap();
+    }
+    let bytes = zip.finish().unwrap();
+    assert!(
+        bytes.windows(4).any(|w| w == [0x50, 0x4b, 0x06, 0x06]),
+        "a ZIP64 end record"
+    );
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(&bytes)).unwrap();
+    assert_eq!(archive.len(), n as usize);
+    let mut last = Vec::new();
+    archive
+        .by_name(&format!("f/{}", n - 1))
+        .unwrap()
+        .read_to_end(&mut last)
+        .unwrap();
+    assert_eq!(last, (n - 1).to_le_bytes());
+}
