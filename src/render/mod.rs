@@ -2,11 +2,13 @@
 //! file name. Renderers take validated models only.
 
 pub mod escape;
+pub mod outlook;
 pub mod publish;
 pub mod thunderbird;
 
 use crate::account::Account;
-use crate::provider::{Protocol, Provider};
+use crate::provider::{Protocol, Provider, WindowsDir};
+use outlook::PrfEncoding;
 
 /// One rendered file: its path (relative, `/`-separated) and its bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,6 +24,8 @@ pub enum RenderError {
         what: &'static str,
         source: askama::Error,
     },
+    #[error(transparent)]
+    Outlook(#[from] outlook::OutlookError),
 }
 
 /// A per-user file format.
@@ -29,16 +33,39 @@ pub enum RenderError {
 pub enum Format {
     /// Mozilla autoconfig for Thunderbird (`config-v1.1.xml`).
     Thunderbird,
+    /// Classic Outlook profile file (`ADDRESS.prf`).
+    OutlookPrf,
+    /// Registry file making Outlook import the PRF at its next start (`ADDRESS.reg`).
+    OutlookReg,
+    /// Launcher starting Outlook with `/importprf` on the PRF beside it (`ADDRESS-outlook.cmd`).
+    OutlookCmd,
 }
 
 impl Format {
     /// Every per-user format, in the order their files are listed.
-    pub const ALL: &'static [Format] = &[Format::Thunderbird];
+    pub const ALL: &'static [Format] = &[
+        Format::Thunderbird,
+        Format::OutlookPrf,
+        Format::OutlookReg,
+        Format::OutlookCmd,
+    ];
 
     /// The file name of this format's file for `account`, inside the user's folder.
-    pub fn file_name(self, _account: &Account) -> String {
+    pub fn file_name(self, account: &Account) -> String {
         match self {
             Format::Thunderbird => thunderbird::FILE_NAME.to_string(),
+            Format::OutlookPrf => outlook::prf_file_name(account),
+            Format::OutlookReg => outlook::reg_file_name(account),
+            Format::OutlookCmd => outlook::cmd_file_name(account),
+        }
+    }
+
+    /// Checks that this format can carry `account` with `ctx`'s choices: rendering fails on a
+    /// validated account only where this does. Run it on every account before writing anything.
+    pub fn check(self, ctx: &Context<'_>, account: &Account) -> Result<(), RenderError> {
+        match self {
+            Format::OutlookPrf => Ok(outlook::check(ctx, account)?),
+            Format::Thunderbird | Format::OutlookReg | Format::OutlookCmd => Ok(()),
         }
     }
 
@@ -46,6 +73,9 @@ impl Format {
     pub fn render(self, ctx: &Context<'_>, account: &Account) -> Result<Vec<u8>, RenderError> {
         match self {
             Format::Thunderbird => thunderbird::render_for(ctx, account),
+            Format::OutlookPrf => outlook::render_prf(ctx, account),
+            Format::OutlookReg => outlook::render_reg(ctx, account),
+            Format::OutlookCmd => outlook::render_cmd(ctx, account),
         }
     }
 }
@@ -58,6 +88,10 @@ pub struct Context<'a> {
     pub protocol: Protocol,
     /// The per-user formats to produce.
     pub formats: Vec<Format>,
+    /// Encoding of Outlook `.prf` files.
+    pub prf_encoding: PrfEncoding,
+    /// Where the Outlook `.reg` file says the PRF is; `None`: the provider's `[outlook] prf_dir`.
+    pub prf_dir: Option<WindowsDir>,
 }
 
 impl<'a> Context<'a> {
@@ -67,7 +101,14 @@ impl<'a> Context<'a> {
             provider,
             protocol: protocol.unwrap_or(provider.preferred),
             formats: Format::ALL.to_vec(),
+            prf_encoding: PrfEncoding::default(),
+            prf_dir: None,
         }
+    }
+
+    /// Checks every chosen format for `account` (see [`Format::check`]).
+    pub fn check(&self, account: &Account) -> Result<(), RenderError> {
+        self.formats.iter().try_for_each(|f| f.check(self, account))
     }
 
     /// Every file of `account`, in format order, with paths relative to the user's folder.
