@@ -886,3 +886,35 @@ fn cli_bundle_refuses_an_unencodable_name_before_writing_the_zip() {
         .success();
     assert!(zip_path.exists());
 }
+
+#[test]
+fn without_an_outlook_section_the_defaults_apply() {
+    let start = KUMAIL_TOML.find("[outlook]").unwrap();
+    let end = start + KUMAIL_TOML[start..].find("\n\n").unwrap();
+    let p = provider_with(|t| {
+        format!("{}{}", &t[..start], &t[end..]).replace("short = \"KUMail\"", "short = \"KU\"")
+    });
+    assert!(!p.source().contains("prf_dir"));
+    let reg = render(
+        &p,
+        Protocol::Pop3,
+        PrfEncoding::Utf16le,
+        Format::OutlookReg,
+        &account(None),
+    )
+    .unwrap();
+    assert_eq!(
+        parse_reg(&reg)[0].1[0].1,
+        RegValue::String(format!(r"C:\Users\Public\Documents\mailconf\{ADDRESS}.prf"))
+    );
+    let prf = render(
+        &p,
+        Protocol::Pop3,
+        PrfEncoding::Utf16le,
+        Format::OutlookPrf,
+        &account(None),
+    )
+    .unwrap();
+    let ini = parse_prf(&prf, PrfEncoding::Utf16le);
+    assert_eq!(get(section(&ini, "General"), "ProfileName"), "KU");
+}

@@ -49,9 +49,9 @@ impl fmt::Display for PrfEncoding {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum OutlookError {
     #[error(
-        "{address}: {what} {text:?} has '{ch}' (U+{code:04X}), which {encoding} cannot carry \
-         (Outlook would show another character); change it, or write the PRF with \
-         --prf-encoding utf16le",
+        "{address}: {what} {text:?} has '{ch}' (U+{code:04X}), which a {encoding} file cannot \
+         hold without turning it into another character; change that character, or write the \
+         PRF in UTF-16LE (--prf-encoding utf16le)",
         code = *ch as u32
     )]
     Unencodable {
@@ -306,11 +306,11 @@ pub fn render_prf(ctx: &Context<'_>, account: &Account) -> Result<Vec<u8>, Rende
     };
     let text = render_text(&template, "the Outlook profile file (.prf)")?;
     encode(&crlf(&text), ctx.prf_encoding).map_err(|ch| {
-        // `check` passed, so only text outside the values (none today) could get here.
+        // `check` passed on every value that is not ASCII, so this is the template's own text.
         RenderError::Outlook(OutlookError::Unencodable {
             address: account.address.clone(),
-            what: "the profile file",
-            text: String::new(),
+            what: "the PRF template",
+            text: "templates/outlook/profile.prf".to_string(),
             ch,
             encoding: ctx.prf_encoding,
         })
