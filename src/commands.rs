@@ -43,14 +43,11 @@ pub enum Error {
     Stdout(std::io::Error),
     #[error(
         "{}mailconf: {count} problem{s} with the files to make; nothing was written",
-        problems.iter().map(|p| format!("{}: {p}\n", roster.display())).collect::<String>(),
+        problems.iter().map(|p| format!("{p}\n")).collect::<String>(),
         count = problems.len(),
         s = if problems.len() == 1 { "" } else { "s" }
     )]
-    Unrenderable {
-        roster: PathBuf,
-        problems: Vec<String>,
-    },
+    Unrenderable { problems: Vec<String> },
 }
 
 fn problem_count(e: &RosterError) -> usize {
@@ -127,19 +124,20 @@ fn bundle(args: BundleArgs) -> Result<(), Error> {
     set_outlook(&mut ctx, &args.outlook);
     // Every account must render before the zip is started: report them all, write nothing.
     let mut problems: Vec<String> = Vec::new();
-    for account in &roster.accounts {
+    for (account, line) in roster.accounts.iter().zip(&roster.lines) {
         if let Err(e) = ctx.check(account) {
-            let message = e.to_string();
+            let path = args.roster.roster.display();
+            let message = match e.address() {
+                Some(_) => format!("{path}:{line}: {e}"),
+                None => format!("{path}: {e}"),
+            };
             if !problems.contains(&message) {
                 problems.push(message);
             }
         }
     }
     if !problems.is_empty() {
-        return Err(Error::Unrenderable {
-            roster: args.roster.roster.clone(),
-            problems,
-        });
+        return Err(Error::Unrenderable { problems });
     }
     let options = BundleOptions {
         force: args.force,

@@ -857,15 +857,19 @@ fn cli_bundle_refuses_an_unencodable_name_before_writing_the_zip() {
         .assert()
         .code(1);
     let stderr = String::from_utf8(assert.get_output().stderr.clone()).unwrap();
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 3, "{stderr}");
+    // The roster's line 3 and 4 (line 1 is the header).
     assert!(
-        stderr.contains("hanako@kyoto-u.ac.jp") && stderr.contains("U+301C"),
+        lines[0].contains("dept.csv:3: hanako@kyoto-u.ac.jp: the name")
+            && lines[0].contains("U+301C"),
         "{stderr}"
     );
     assert!(
-        stderr.contains("jiro@kyoto-u.ac.jp") && stderr.contains("U+1F600"),
+        lines[1].contains("dept.csv:4: jiro@kyoto-u.ac.jp: the name")
+            && lines[1].contains("U+1F600"),
         "{stderr}"
     );
-    assert!(stderr.contains("dept.csv"), "names the roster: {stderr}");
     assert!(stderr.contains("nothing was written"), "{stderr}");
     assert!(!stderr.contains("taro.yamada"), "{stderr}");
     assert!(!zip_path.exists(), "no zip");
@@ -917,4 +921,37 @@ fn without_an_outlook_section_the_defaults_apply() {
     .unwrap();
     let ini = parse_prf(&prf, PrfEncoding::Utf16le);
     assert_eq!(get(section(&ini, "General"), "ProfileName"), "KU");
+}
+
+#[test]
+fn cli_bundle_reports_a_provider_problem_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let roster = write_roster(
+        dir.path(),
+        "taro.yamada@kyoto-u.ac.jp,山田 太郎\nhanako@kyoto-u.ac.jp,花子\n",
+    );
+    let provider = dir.path().join("p.toml");
+    std::fs::write(
+        &provider,
+        KUMAIL_TOML.replacen(
+            "port = 995\nsecurity = \"tls\"",
+            "port = 995\nsecurity = \"starttls\"",
+            1,
+        ),
+    )
+    .unwrap();
+    let zip_path = dir.path().join("dept.zip");
+    let assert = mailconf()
+        .arg("bundle")
+        .arg(&roster)
+        .arg("--provider")
+        .arg(&provider)
+        .args(["-q", "-o"])
+        .arg(&zip_path)
+        .assert()
+        .code(1);
+    let stderr = String::from_utf8(assert.get_output().stderr.clone()).unwrap();
+    assert_eq!(stderr.matches("STARTTLS").count(), 1, "{stderr}");
+    assert!(stderr.contains("1 problem with"), "{stderr}");
+    assert!(!zip_path.exists());
 }

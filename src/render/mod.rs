@@ -28,6 +28,16 @@ pub enum RenderError {
     Outlook(#[from] outlook::OutlookError),
 }
 
+impl RenderError {
+    /// The account the error is about; `None` when it is about the provider or a template.
+    pub fn address(&self) -> Option<&crate::account::Address> {
+        match self {
+            RenderError::Outlook(e) => e.address(),
+            RenderError::Template { .. } => None,
+        }
+    }
+}
+
 /// A per-user file format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, clap::ValueEnum)]
 pub enum Format {

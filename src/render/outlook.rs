@@ -82,6 +82,18 @@ pub enum OutlookError {
     NoPassword { role: &'static str },
 }
 
+impl OutlookError {
+    /// The account the error is about; `None` when it is about the provider.
+    pub fn address(&self) -> Option<&Address> {
+        match self {
+            OutlookError::Unencodable { address, .. } | OutlookError::Percent { address, .. } => {
+                Some(address)
+            }
+            OutlookError::IncomingStarttls { .. } | OutlookError::NoPassword { .. } => None,
+        }
+    }
+}
+
 /// The PRF's file name for `account`.
 pub fn prf_file_name(account: &Account) -> String {
     format!("{}.prf", account.address)
