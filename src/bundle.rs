@@ -209,7 +209,8 @@ struct UserEntries {
 }
 
 fn render_user(ctx: &Context<'_>, account: &Account, stem: &str) -> Result<UserEntries, Failure> {
-    let files = ctx.user_files(account)?;
+    let mut files = ctx.user_files(account)?;
+    files.sort_by(|a, b| a.path.cmp(&b.path));
     let mut entries = Vec::with_capacity(files.len());
     let mut rows = Vec::with_capacity(files.len());
     for file in files {

@@ -4,7 +4,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::provider::Protocol;
+use crate::provider::{Protocol, WindowsDir};
+use crate::render::outlook::PrfEncoding;
 use crate::render::{Format, FormatGroup};
 use crate::roster::RosterEncoding;
 
@@ -61,6 +62,17 @@ pub struct ProtocolArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct OutlookArgs {
+    /// Encoding of Outlook .prf files (which one Outlook reads is not documented)
+    #[arg(long, value_enum, value_name = "ENCODING", default_value_t = PrfEncoding::Utf16le)]
+    pub prf_encoding: PrfEncoding,
+    /// Folder on the users' PCs (C:\... or \\server\share\...) where the .reg file has Outlook
+    /// look for ADDRESS.prf; default: the provider's [outlook] prf_dir
+    #[arg(long, value_name = "DIR", value_parser = parse_windows_dir)]
+    pub prf_dir: Option<WindowsDir>,
+}
+
+#[derive(Debug, Args)]
 pub struct RosterArgs {
     /// Roster: CSV or TSV with a header row (UTF-8, UTF-16 or Shift_JIS, detected)
     #[arg(value_name = "ROSTER")]
@@ -81,6 +93,8 @@ pub struct BundleArgs {
     pub provider: ProviderArgs,
     #[command(flatten)]
     pub protocol: ProtocolArgs,
+    #[command(flatten)]
+    pub outlook: OutlookArgs,
     /// Replace OUT.zip if it exists
     #[arg(long)]
     pub force: bool,
@@ -110,6 +124,8 @@ pub struct ProfileArgs {
     pub provider: ProviderArgs,
     #[command(flatten)]
     pub protocol: ProtocolArgs,
+    #[command(flatten)]
+    pub outlook: OutlookArgs,
     /// Write to this file instead of standard output
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
@@ -159,4 +175,8 @@ impl From<ProtocolArg> for Protocol {
 
 fn parse_encoding(s: &str) -> Result<RosterEncoding, String> {
     s.parse()
+}
+
+fn parse_windows_dir(s: &str) -> Result<WindowsDir, String> {
+    WindowsDir::parse(s)
 }

@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use crate::account::{Account, Address, AddressError, DisplayName, NameError};
 use crate::bundle::{self, BundleError, BundleOptions};
 use crate::cli::{
-    BundleArgs, CheckArgs, Cli, Command, ProfileArgs, ProtocolArgs, PublishArgs, RosterArgs,
+    BundleArgs, CheckArgs, Cli, Command, OutlookArgs, ProfileArgs, ProtocolArgs, PublishArgs,
+    RosterArgs,
 };
 use crate::output::{self, OutputError};
 use crate::provider::{Provider, ProviderError};
@@ -40,6 +41,13 @@ pub enum Error {
     Render(#[from] RenderError),
     #[error("cannot write to standard output: {0}")]
     Stdout(std::io::Error),
+    #[error(
+        "{}mailconf: {count} problem{s} with the files to make; nothing was written",
+        problems.iter().map(|p| format!("{p}\n")).collect::<String>(),
+        count = problems.len(),
+        s = if problems.len() == 1 { "" } else { "s" }
+    )]
+    Unrenderable { problems: Vec<String> },
 }
 
 fn problem_count(e: &RosterError) -> usize {
@@ -72,6 +80,11 @@ pub fn run(cli: Cli) -> Result<(), Error> {
 
 fn protocol(args: &ProtocolArgs) -> Option<crate::provider::Protocol> {
     args.protocol.map(Into::into)
+}
+
+fn set_outlook(ctx: &mut Context<'_>, args: &OutlookArgs) {
+    ctx.prf_encoding = args.prf_encoding;
+    ctx.prf_dir = args.prf_dir.clone();
 }
 
 fn read_roster(
@@ -110,6 +123,24 @@ fn bundle(args: BundleArgs) -> Result<(), Error> {
     let mut ctx = Context::new(&provider, protocol(&args.protocol));
     if !args.formats.is_empty() {
         ctx.select(&args.formats);
+    }
+    set_outlook(&mut ctx, &args.outlook);
+    // Every account must render before the zip is started: report them all, write nothing.
+    let mut problems: Vec<String> = Vec::new();
+    for (account, line) in roster.accounts.iter().zip(&roster.lines) {
+        if let Err(e) = ctx.check(account) {
+            let path = args.roster.roster.display();
+            let message = match e.address() {
+                Some(_) => format!("{path}:{line}: {e}"),
+                None => format!("{path}: {e}"),
+            };
+            if !problems.contains(&message) {
+                problems.push(message);
+            }
+        }
+    }
+    if !problems.is_empty() {
+        return Err(Error::Unrenderable { problems });
     }
     let options = BundleOptions {
         force: args.force,
@@ -155,7 +186,9 @@ fn profile(args: ProfileArgs) -> Result<(), Error> {
         None => None,
     };
     let account = Account { address, name };
-    let ctx = Context::new(&provider, protocol(&args.protocol));
+    let mut ctx = Context::new(&provider, protocol(&args.protocol));
+    set_outlook(&mut ctx, &args.outlook);
+    args.format.check(&ctx, &account)?;
     let bytes = args.format.render(&ctx, &account)?;
     match &args.output {
         Some(path) => Ok(output::write_file(path, &bytes, args.force)?),

@@ -44,6 +44,8 @@ pub struct Provider {
     pub pop: PopOptions,
     #[serde(default)]
     pub notices: Vec<Notice>,
+    #[serde(default)]
+    pub outlook: OutlookOptions,
     #[serde(skip)]
     source: String,
 }
@@ -81,6 +83,17 @@ pub struct PopOptions {
     pub leave_on_server: bool,
     /// Delete from the server after this many days; `None` never deletes by age.
     pub days_on_server: Option<Days>,
+}
+
+/// Settings for classic Outlook's profile (`.prf`) files.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutlookOptions {
+    /// The Outlook profile the account is added to; `None`: `names.short`.
+    pub profile_name: Option<Text>,
+    /// The folder on the users' PCs where `ADDRESS.prf` is put for the `.reg` file to import.
+    #[serde(default)]
+    pub prf_dir: WindowsDir,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -368,6 +381,104 @@ impl Paragraph {
 }
 
 impl fmt::Display for Paragraph {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// An absolute Windows folder: `C:\…` or UNC `\\server\share\…`, without a trailing `\`.
+///
+/// No control characters, no `"`, none of `< > | ? * /`, no `:` but the drive's, no empty, `.`
+/// or `..` component and none ending in a space or `.` (Windows would silently drop it).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct WindowsDir(String);
+
+/// Where PRF files go when the provider does not say: a folder every user can read and write.
+pub const DEFAULT_PRF_DIR: &str = r"C:\Users\Public\Documents\mailconf";
+
+impl Default for WindowsDir {
+    fn default() -> Self {
+        WindowsDir(DEFAULT_PRF_DIR.to_string())
+    }
+}
+
+impl TryFrom<String> for WindowsDir {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        WindowsDir::parse(&s)
+    }
+}
+
+impl WindowsDir {
+    /// Checks `s`, dropping one trailing `\` (but not the root's, as in `C:\`).
+    pub fn parse(s: &str) -> Result<WindowsDir, String> {
+        let bad = |why: &str| {
+            Err(format!(
+                "{s:?} is not an absolute Windows folder ({why}); write it as C:\\Folder or \\\\server\\share\\folder"
+            ))
+        };
+        if let Some(c) = s.chars().find(|c| c.is_control()) {
+            return bad(&format!("it has the control character U+{:04X}", c as u32));
+        }
+        if let Some(c) = s
+            .chars()
+            .find(|c| matches!(c, '"' | '<' | '>' | '|' | '?' | '*' | '/'))
+        {
+            return bad(&format!("Windows paths cannot hold '{c}'"));
+        }
+        let (root, rest) = if let Some(unc) = s.strip_prefix(r"\\") {
+            let mut parts = unc.splitn(3, '\\');
+            let (Some(server), Some(share)) = (parts.next(), parts.next()) else {
+                return bad("a UNC path needs a server and a share");
+            };
+            if server.is_empty() || share.is_empty() {
+                return bad("a UNC path needs a server and a share");
+            }
+            (format!(r"\\{server}\{share}"), parts.next().unwrap_or(""))
+        } else {
+            let b = s.as_bytes();
+            if b.len() < 3 || !b[0].is_ascii_alphabetic() || b[1] != b':' || b[2] != b'\\' {
+                return bad("it must start with a drive such as C:\\ or with \\\\server\\share");
+            }
+            (s[..2].to_string(), &s[3..])
+        };
+        if rest.contains(':') || (root.starts_with(r"\\") && root.contains(':')) {
+            return bad("':' may only follow the drive letter");
+        }
+        let rest = rest.strip_suffix('\\').unwrap_or(rest);
+        let mut out = root;
+        if rest.is_empty() && !out.starts_with(r"\\") {
+            out.push('\\');
+        }
+        for part in rest.split('\\').filter(|_| !rest.is_empty()) {
+            if part.is_empty() || part == "." || part == ".." {
+                return bad("it has an empty, '.' or '..' folder name");
+            }
+            if part.ends_with(' ') || part.ends_with('.') || part.starts_with(' ') {
+                return bad("a folder name starts or ends with a space, or ends with '.'");
+            }
+            out.push('\\');
+            out.push_str(part);
+        }
+        Ok(WindowsDir(out))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The path of `file_name` in this folder.
+    pub fn join(&self, file_name: &str) -> String {
+        if self.0.ends_with('\\') {
+            format!("{}{file_name}", self.0)
+        } else {
+            format!("{}\\{file_name}", self.0)
+        }
+    }
+}
+
+impl fmt::Display for WindowsDir {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }

@@ -121,6 +121,8 @@ impl fmt::Display for Problems<'_> {
 #[derive(Debug)]
 pub struct Roster {
     pub accounts: Vec<Account>,
+    /// The line each account is on (1-based), in the order of `accounts`.
+    pub lines: Vec<u64>,
     /// Problems of rows left out under `skip_invalid`; empty otherwise.
     pub skipped: Vec<Problem>,
     pub encoding: RosterEncoding,
@@ -201,6 +203,7 @@ pub fn parse(
     let mut problems = Vec::new();
     let mut skipped = Vec::new();
     let mut accounts: Vec<Account> = Vec::new();
+    let mut lines: Vec<u64> = Vec::new();
     let mut seen: HashMap<Address, u64> = HashMap::new();
     for record in records {
         let record = match record {
@@ -246,6 +249,7 @@ pub fn parse(
                 }
                 seen.insert(account.address.clone(), line);
                 accounts.push(account);
+                lines.push(line);
             }
             Err(message) => {
                 let problem = Problem { line, message };
@@ -270,6 +274,7 @@ pub fn parse(
     }
     Ok(Roster {
         accounts,
+        lines,
         skipped,
         encoding,
     })

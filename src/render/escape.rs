@@ -36,8 +36,128 @@ pub fn xml(s: &str) -> String {
     out
 }
 
+/// Values of an Outlook PRF file (an INI file: `key=value`, one line each).
+///
+/// INI has no escape syntax, and needs none for what the models carry: a value cannot hold a
+/// line break (`account` and `provider` refuse control characters), so it cannot start a key
+/// or a section, and `[`, `]`, `=`, `;`, `\` and `%` are plain text after a key's `=`.
+/// What the INI reader (`GetPrivateProfileString`) does change is a value's ends: it trims
+/// white space, then strips one pair of matching quotes (`"…"` or `'…'`). Such a value is
+/// wrapped in one more pair of `"`, which the reader strips, giving back the value unchanged.
+/// Characters the file's encoding lacks, and `%…%` (which Outlook may expand), are refused
+/// before rendering (`render::outlook::check`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Prf;
+
+impl askama::filters::Escaper for Prf {
+    fn write_escaped_str<W: Write>(&self, mut dest: W, string: &str) -> fmt::Result {
+        if prf_needs_quotes(string) {
+            dest.write_char('"')?;
+            dest.write_str(string)?;
+            dest.write_char('"')
+        } else {
+            dest.write_str(string)
+        }
+    }
+}
+
+/// True when an INI reader would change `value`: white space at an end, or matching quotes
+/// around it.
+fn prf_needs_quotes(value: &str) -> bool {
+    let (Some(first), Some(last)) = (value.chars().next(), value.chars().next_back()) else {
+        return false;
+    };
+    first.is_whitespace()
+        || last.is_whitespace()
+        || (value.chars().nth(1).is_some() && matches!(first, '"' | '\'') && last == first)
+}
+
+/// Escapes `s` as a PRF value (see [`Prf`]).
+pub fn prf(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    askama::filters::Escaper::write_escaped_str(&Prf, &mut out, s).expect("writing to a String");
+    out
+}
+
+/// Text inside a quoted string of a `.reg` file (regedit's format 5.00): `\` and `"` get a
+/// backslash. Control characters cannot appear in a quoted value; the models never carry them.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Reg;
+
+impl askama::filters::Escaper for Reg {
+    fn write_escaped_str<W: Write>(&self, mut dest: W, string: &str) -> fmt::Result {
+        let mut last = 0;
+        for (i, b) in string.bytes().enumerate() {
+            let escaped = match b {
+                b'\\' => "\\\\",
+                b'"' => "\\\"",
+                _ => continue,
+            };
+            dest.write_str(&string[last..i])?;
+            dest.write_str(escaped)?;
+            last = i + 1;
+        }
+        dest.write_str(&string[last..])
+    }
+}
+
+/// Escapes `s` for a quoted `.reg` string (see [`Reg`]).
+pub fn reg(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 8);
+    askama::filters::Escaper::write_escaped_str(&Reg, &mut out, s).expect("writing to a String");
+    out
+}
+
+/// Text inside a double-quoted argument of a batch file (`.cmd`) run without delayed expansion.
+///
+/// Inside quotes, `& | < > ^ ( )` are plain text; `%` still starts a variable, so it is doubled.
+/// A `"` would end the quoting and cannot be escaped, and the file stays ASCII so that no code
+/// page matters: the `.cmd` template is only given values of the address safe set (ASCII
+/// letters, digits, `. _ - + @`), which `account::Address` guarantees.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Cmd;
+
+impl askama::filters::Escaper for Cmd {
+    fn write_escaped_str<W: Write>(&self, mut dest: W, string: &str) -> fmt::Result {
+        debug_assert!(
+            string.bytes().all(|b| b.is_ascii_graphic() && b != b'"'),
+            "the .cmd template takes only address-safe text, not {string:?}"
+        );
+        for (i, part) in string.split('%').enumerate() {
+            if i > 0 {
+                dest.write_str("%%")?;
+            }
+            dest.write_str(part)?;
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn prf_values_keep_their_text_and_ends() {
+        assert_eq!(super::prf("山田 [x]=; \\ %"), "山田 [x]=; \\ %");
+        assert_eq!(super::prf("\"quoted\""), "\"\"quoted\"\"");
+        assert_eq!(super::prf("'a'"), "\"'a'\"");
+        assert_eq!(super::prf("\"a'"), "\"a'");
+        assert_eq!(super::prf("\""), "\"");
+        assert_eq!(super::prf(" a"), "\" a\"");
+        assert_eq!(super::prf(""), "");
+    }
+
+    #[test]
+    fn reg_escapes_backslash_and_quote() {
+        assert_eq!(super::reg(r#"C:\a "b"\山"#), r#"C:\\a \"b\"\\山"#);
+    }
+
+    #[test]
+    fn cmd_doubles_percent() {
+        let mut out = String::new();
+        askama::filters::Escaper::write_escaped_str(&super::Cmd, &mut out, "a%b%%c").unwrap();
+        assert_eq!(out, "a%%b%%%%c");
+    }
+
     #[test]
     fn xml_escapes_markup() {
         assert_eq!(

@@ -2,11 +2,13 @@
 //! file name. Renderers take validated models only.
 
 pub mod escape;
+pub mod outlook;
 pub mod publish;
 pub mod thunderbird;
 
 use crate::account::Account;
-use crate::provider::{Protocol, Provider};
+use crate::provider::{Protocol, Provider, WindowsDir};
+use outlook::PrfEncoding;
 
 /// One rendered file: its path (relative, `/`-separated) and its bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,6 +24,18 @@ pub enum RenderError {
         what: &'static str,
         source: askama::Error,
     },
+    #[error(transparent)]
+    Outlook(#[from] outlook::OutlookError),
+}
+
+impl RenderError {
+    /// The account the error is about; `None` when it is about the provider or a template.
+    pub fn address(&self) -> Option<&crate::account::Address> {
+        match self {
+            RenderError::Outlook(e) => e.address(),
+            RenderError::Template { .. } => None,
+        }
+    }
 }
 
 /// A per-user file format.
@@ -29,16 +43,39 @@ pub enum RenderError {
 pub enum Format {
     /// Mozilla autoconfig for Thunderbird (`config-v1.1.xml`).
     Thunderbird,
+    /// Classic Outlook profile file (`ADDRESS.prf`).
+    OutlookPrf,
+    /// Registry file making Outlook import the PRF at its next start (`ADDRESS.reg`).
+    OutlookReg,
+    /// Launcher starting Outlook with `/importprf` on the PRF beside it (`ADDRESS-outlook.cmd`).
+    OutlookCmd,
 }
 
 impl Format {
     /// Every per-user format, in the order their files are listed.
-    pub const ALL: &'static [Format] = &[Format::Thunderbird];
+    pub const ALL: &'static [Format] = &[
+        Format::Thunderbird,
+        Format::OutlookPrf,
+        Format::OutlookReg,
+        Format::OutlookCmd,
+    ];
 
     /// The file name of this format's file for `account`, inside the user's folder.
-    pub fn file_name(self, _account: &Account) -> String {
+    pub fn file_name(self, account: &Account) -> String {
         match self {
             Format::Thunderbird => thunderbird::FILE_NAME.to_string(),
+            Format::OutlookPrf => outlook::prf_file_name(account),
+            Format::OutlookReg => outlook::reg_file_name(account),
+            Format::OutlookCmd => outlook::cmd_file_name(account),
+        }
+    }
+
+    /// Checks that this format can carry `account` with `ctx`'s choices: rendering fails on a
+    /// validated account only where this does. Run it on every account before writing anything.
+    pub fn check(self, ctx: &Context<'_>, account: &Account) -> Result<(), RenderError> {
+        match self {
+            Format::OutlookPrf => Ok(outlook::check(ctx, account)?),
+            Format::Thunderbird | Format::OutlookReg | Format::OutlookCmd => Ok(()),
         }
     }
 
@@ -46,6 +83,9 @@ impl Format {
     pub fn render(self, ctx: &Context<'_>, account: &Account) -> Result<Vec<u8>, RenderError> {
         match self {
             Format::Thunderbird => thunderbird::render_for(ctx, account),
+            Format::OutlookPrf => outlook::render_prf(ctx, account),
+            Format::OutlookReg => outlook::render_reg(ctx, account),
+            Format::OutlookCmd => outlook::render_cmd(ctx, account),
         }
     }
 }
@@ -55,17 +95,25 @@ impl Format {
 pub enum FormatGroup {
     /// Thunderbird autoconfig.
     Thunderbird,
+    /// Outlook's .prf, with the .reg and .cmd that import it.
+    Outlook,
 }
 
 impl FormatGroup {
     /// Every group: the default selection.
-    pub const ALL: &'static [FormatGroup] = &[FormatGroup::Thunderbird];
+    pub const ALL: &'static [FormatGroup] = &[FormatGroup::Thunderbird, FormatGroup::Outlook];
+
+    /// The group `format` belongs to.
+    pub fn of(format: Format) -> FormatGroup {
+        match format {
+            Format::Thunderbird => FormatGroup::Thunderbird,
+            Format::OutlookPrf | Format::OutlookReg | Format::OutlookCmd => FormatGroup::Outlook,
+        }
+    }
 
     /// Whether `format` belongs to this group.
     pub fn contains(self, format: Format) -> bool {
-        match format {
-            Format::Thunderbird => self == FormatGroup::Thunderbird,
-        }
+        FormatGroup::of(format) == self
     }
 }
 
@@ -77,6 +125,10 @@ pub struct Context<'a> {
     pub protocol: Protocol,
     /// The per-user formats to produce.
     pub formats: Vec<Format>,
+    /// Encoding of Outlook `.prf` files.
+    pub prf_encoding: PrfEncoding,
+    /// Where the Outlook `.reg` file says the PRF is; `None`: the provider's `[outlook] prf_dir`.
+    pub prf_dir: Option<WindowsDir>,
 }
 
 impl<'a> Context<'a> {
@@ -86,6 +138,8 @@ impl<'a> Context<'a> {
             provider,
             protocol: protocol.unwrap_or(provider.preferred),
             formats: Format::ALL.to_vec(),
+            prf_encoding: PrfEncoding::default(),
+            prf_dir: None,
         }
     }
 
@@ -93,6 +147,11 @@ impl<'a> Context<'a> {
     pub fn select(&mut self, groups: &[FormatGroup]) {
         self.formats
             .retain(|&f| groups.iter().any(|g| g.contains(f)));
+    }
+
+    /// Checks every chosen format for `account` (see [`Format::check`]).
+    pub fn check(&self, account: &Account) -> Result<(), RenderError> {
+        self.formats.iter().try_for_each(|f| f.check(self, account))
     }
 
     /// Every file of `account`, in format order, with paths relative to the user's folder.

@@ -1,0 +1,424 @@
+//! Classic Outlook for Windows: the profile file (`ADDRESS.prf`) and the two files that make
+//! Outlook import it, `ADDRESS.reg` (the `ImportPRF` registry value) and `ADDRESS-outlook.cmd`
+//! (`outlook.exe /importprf` on the PRF beside it).
+//!
+//! Rules (see `shared/formats.md`, "Outlook"): CRLF line ends; in the PRF every account key has
+//! its mapping line (2010+ generation, with `SMTPSecureConnection`); never a password key. The
+//! PRF is UTF-16LE with BOM or CP932 ([`PrfEncoding`]; which one Outlook reads is not
+//! documented), the `.reg` UTF-16LE with BOM, the `.cmd` pure ASCII.
+//!
+//! What a syntax cannot carry is refused by [`check`] before rendering: a name the chosen
+//! encoding lacks, or one with `%…%`, which Outlook may expand as an environment variable.
+//! Rendering runs the same check, so a file is never written with a substituted character.
+
+use std::fmt;
+
+use askama::Template;
+use encoding_rs::SHIFT_JIS;
+
+use super::{Context, RenderError, render_template};
+use crate::account::{Account, Address};
+use crate::provider::{AuthMethod, Protocol, Provider, Security, Server};
+
+/// Which encoding a PRF file is written in.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, clap::ValueEnum)]
+pub enum PrfEncoding {
+    /// UTF-16LE with a byte-order mark: every character, whatever the Windows locale.
+    #[default]
+    Utf16le,
+    /// CP932 (Windows-31J), the ANSI code page of Japanese Windows.
+    Cp932,
+}
+
+impl PrfEncoding {
+    pub fn name(self) -> &'static str {
+        match self {
+            PrfEncoding::Utf16le => "UTF-16LE",
+            PrfEncoding::Cp932 => "CP932",
+        }
+    }
+}
+
+impl fmt::Display for PrfEncoding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Why an Outlook file cannot be made for an account or a provider.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OutlookError {
+    #[error(
+        "{address}: {what} {text:?} has '{ch}' (U+{code:04X}), which a {encoding} file cannot \
+         hold without turning it into another character; change that character, or write the \
+         PRF in UTF-16LE (--prf-encoding utf16le)",
+        code = *ch as u32
+    )]
+    Unencodable {
+        address: Address,
+        what: &'static str,
+        text: String,
+        ch: char,
+        encoding: PrfEncoding,
+    },
+    #[error(
+        "{address}: {what} {text:?} has text between two '%' signs, which Outlook may replace \
+         with an environment variable's value; remove a '%' sign"
+    )]
+    Percent {
+        address: Address,
+        what: &'static str,
+        text: String,
+    },
+    #[error(
+        "the provider's {role} server uses STARTTLS, which an Outlook PRF cannot say for \
+         incoming mail (only SSL on or off); use security = \"tls\" or \"plain\" in the provider"
+    )]
+    IncomingStarttls { role: &'static str },
+    #[error(
+        "the provider's {role} server does not accept passwords (auth lists no \"password\"), \
+         and accounts from an Outlook PRF sign in with a password"
+    )]
+    NoPassword { role: &'static str },
+}
+
+impl OutlookError {
+    /// The account the error is about; `None` when it is about the provider.
+    pub fn address(&self) -> Option<&Address> {
+        match self {
+            OutlookError::Unencodable { address, .. } | OutlookError::Percent { address, .. } => {
+                Some(address)
+            }
+            OutlookError::IncomingStarttls { .. } | OutlookError::NoPassword { .. } => None,
+        }
+    }
+}
+
+/// The PRF's file name for `account`.
+pub fn prf_file_name(account: &Account) -> String {
+    format!("{}.prf", account.address)
+}
+
+/// The `.reg` file's name for `account`.
+pub fn reg_file_name(account: &Account) -> String {
+    format!("{}.reg", account.address)
+}
+
+/// The launcher's file name for `account`.
+pub fn cmd_file_name(account: &Account) -> String {
+    format!("{}-outlook.cmd", account.address)
+}
+
+/// The Outlook profile the account is added to: the provider's `[outlook] profile_name`, or
+/// its short name.
+pub fn profile_name(provider: &Provider) -> &str {
+    provider
+        .outlook
+        .profile_name
+        .as_ref()
+        .unwrap_or(&provider.names.short)
+        .as_str()
+}
+
+/// The absolute Windows path the `.reg` file gives Outlook for `account`'s PRF.
+pub fn import_path(ctx: &Context<'_>, account: &Account) -> String {
+    ctx.prf_dir
+        .as_ref()
+        .unwrap_or(&ctx.provider.outlook.prf_dir)
+        .join(&prf_file_name(account))
+}
+
+/// Checks that the PRF can carry `account` with these choices and this provider.
+///
+/// Rendering the PRF fails exactly when this does; call it first to report every problem
+/// before writing anything.
+pub fn check(ctx: &Context<'_>, account: &Account) -> Result<(), OutlookError> {
+    check_provider(ctx.provider, ctx.protocol)?;
+    let values = [
+        ("the name", account.display_name()),
+        (
+            "the provider's Outlook profile name",
+            profile_name(ctx.provider),
+        ),
+    ];
+    for (what, text) in values {
+        if has_percent_pair(text) {
+            return Err(OutlookError::Percent {
+                address: account.address.clone(),
+                what,
+                text: text.to_string(),
+            });
+        }
+        if let Some(ch) = unencodable(text, ctx.prf_encoding) {
+            return Err(OutlookError::Unencodable {
+                address: account.address.clone(),
+                what,
+                text: text.to_string(),
+                ch,
+                encoding: ctx.prf_encoding,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Checks what the PRF needs of the provider's servers.
+pub fn check_provider(provider: &Provider, protocol: Protocol) -> Result<(), OutlookError> {
+    let incoming = provider.incoming(protocol);
+    let role = protocol.as_str();
+    if incoming.security == Security::Starttls {
+        return Err(OutlookError::IncomingStarttls { role });
+    }
+    for (role, server) in [(role, incoming), ("smtp", &provider.smtp)] {
+        if !server.auth.contains(AuthMethod::Password) {
+            return Err(OutlookError::NoPassword { role });
+        }
+    }
+    Ok(())
+}
+
+/// True when `text` has two `%` signs with something between them (`%NAME%`); a lone `%`, or
+/// `%%`, names no variable.
+fn has_percent_pair(text: &str) -> bool {
+    let pieces: Vec<&str> = text.split('%').collect();
+    pieces.len() > 2 && pieces[1..pieces.len() - 1].iter().any(|p| !p.is_empty())
+}
+
+/// The first character of `text` that `encoding` cannot carry unchanged, if any.
+///
+/// For CP932 a character must encode without error and decode back to itself: this catches
+/// characters CP932 lacks (emoji, U+301C WAVE DASH, U+2014 EM DASH) and look-alike
+/// substitutions (U+00A5 YEN SIGN to `\`, U+2212 MINUS SIGN to U+FF0D).
+pub fn unencodable(text: &str, encoding: PrfEncoding) -> Option<char> {
+    match encoding {
+        PrfEncoding::Utf16le => None,
+        PrfEncoding::Cp932 => text.chars().find(|&c| {
+            let mut buf = [0u8; 4];
+            let one = c.encode_utf8(&mut buf);
+            let (bytes, _, had_errors) = SHIFT_JIS.encode(one);
+            if had_errors {
+                return true;
+            }
+            let (back, malformed) = SHIFT_JIS.decode_without_bom_handling(&bytes);
+            malformed || back != *one
+        }),
+    }
+}
+
+/// Converts LF line ends to CRLF (the templates are written with LF).
+pub fn crlf(text: &str) -> String {
+    debug_assert!(!text.contains('\r'), "templates are written with LF");
+    text.replace('\n', "\r\n")
+}
+
+/// UTF-16LE with a byte-order mark.
+pub fn utf16le_with_bom(text: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(2 + text.len() * 2);
+    out.extend_from_slice(&[0xFF, 0xFE]);
+    for unit in text.encode_utf16() {
+        out.extend_from_slice(&unit.to_le_bytes());
+    }
+    out
+}
+
+/// Encodes `text` in `encoding`; `Err` with the first character it cannot carry.
+pub fn encode(text: &str, encoding: PrfEncoding) -> Result<Vec<u8>, char> {
+    match encoding {
+        PrfEncoding::Utf16le => Ok(utf16le_with_bom(text)),
+        PrfEncoding::Cp932 => {
+            if let Some(c) = unencodable(text, encoding) {
+                return Err(c);
+            }
+            let (bytes, _, had_errors) = SHIFT_JIS.encode(text);
+            debug_assert!(!had_errors, "every character was checked");
+            Ok(bytes.into_owned())
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "outlook/profile.prf")]
+struct PrfFile<'a> {
+    address: &'a str,
+    reg_file: String,
+    cmd_file: String,
+    account_kind: &'static str,
+    profile_name: &'a str,
+    mapping_section: &'static str,
+    display_name: &'a str,
+    imap: bool,
+    incoming_host: &'a str,
+    incoming_port: u16,
+    incoming_ssl: u8,
+    leave_on_server: String,
+    smtp_host: &'a str,
+    smtp_port: u16,
+    smtp_secure_connection: u8,
+}
+
+/// The mapping section a protocol's account is declared against in `[Internet Account List]`.
+pub fn mapping_section(protocol: Protocol) -> &'static str {
+    match protocol {
+        Protocol::Pop3 => "I_Mail",
+        Protocol::Imap => "IMAP_I_Mail",
+    }
+}
+
+/// `SMTPSecureConnection` (PROP_SMTP_SECURE_CONNECTION): 0 none, 1 SSL, 2 TLS (STARTTLS).
+pub fn smtp_secure_connection(security: Security) -> u8 {
+    match security {
+        Security::Plain => 0,
+        Security::Tls => 1,
+        Security::Starttls => 2,
+    }
+}
+
+/// `POP3UseSSL` / `IMAPUseSSL` (PROP_INET_SSL): implicit TLS on or off.
+fn incoming_ssl(server: &Server) -> u8 {
+    u8::from(server.security == Security::Tls)
+}
+
+/// `LeaveOnServer` (PROP_POP_LEAVE_ON_SERVER): 0x1 leave a copy, 0x2 remove after N days, with
+/// N in the high 16 bits.
+pub fn leave_on_server(provider: &Provider) -> u32 {
+    let pop = &provider.pop;
+    if !pop.leave_on_server {
+        return 0;
+    }
+    match pop.days_on_server {
+        Some(days) => 0x1 | 0x2 | (u32::from(days.get()) << 16),
+        None => 0x1,
+    }
+}
+
+/// `ADDRESS.prf`: the account, for `ctx.protocol`, in `ctx.prf_encoding`, CRLF.
+pub fn render_prf(ctx: &Context<'_>, account: &Account) -> Result<Vec<u8>, RenderError> {
+    check(ctx, account)?;
+    let provider = ctx.provider;
+    let incoming = provider.incoming(ctx.protocol);
+    let template = PrfFile {
+        address: account.address.as_str(),
+        reg_file: reg_file_name(account),
+        cmd_file: cmd_file_name(account),
+        account_kind: match ctx.protocol {
+            Protocol::Pop3 => "POP3",
+            Protocol::Imap => "IMAP",
+        },
+        profile_name: profile_name(provider),
+        mapping_section: mapping_section(ctx.protocol),
+        display_name: account.display_name(),
+        imap: ctx.protocol == Protocol::Imap,
+        incoming_host: incoming.host.as_str(),
+        incoming_port: incoming.port.get(),
+        incoming_ssl: incoming_ssl(incoming),
+        leave_on_server: format!("0x{:08X}", leave_on_server(provider)),
+        smtp_host: provider.smtp.host.as_str(),
+        smtp_port: provider.smtp.port.get(),
+        smtp_secure_connection: smtp_secure_connection(provider.smtp.security),
+    };
+    let text = render_text(&template, "the Outlook profile file (.prf)")?;
+    encode(&crlf(&text), ctx.prf_encoding).map_err(|ch| {
+        // `check` passed on every value that is not ASCII, so this is the template's own text.
+        RenderError::Outlook(OutlookError::Unencodable {
+            address: account.address.clone(),
+            what: "the PRF template",
+            text: "templates/outlook/profile.prf".to_string(),
+            ch,
+            encoding: ctx.prf_encoding,
+        })
+    })
+}
+
+#[derive(Template)]
+#[template(path = "outlook/import.reg")]
+struct RegFile<'a> {
+    address: &'a str,
+    prf_file: String,
+    import_path: String,
+}
+
+/// `ADDRESS.reg`: sets `ImportPRF` to the PRF's path and deletes the first-run markers.
+/// UTF-16LE with BOM, CRLF, as regedit writes it.
+pub fn render_reg(ctx: &Context<'_>, account: &Account) -> Result<Vec<u8>, RenderError> {
+    let template = RegFile {
+        address: account.address.as_str(),
+        prf_file: prf_file_name(account),
+        import_path: import_path(ctx, account),
+    };
+    let text = render_text(&template, "the Outlook registry file (.reg)")?;
+    Ok(utf16le_with_bom(&crlf(&text)))
+}
+
+#[derive(Template)]
+#[template(path = "outlook/import.cmd")]
+struct CmdFile<'a> {
+    address: &'a str,
+    prf_file: String,
+}
+
+/// `ADDRESS-outlook.cmd`: starts Outlook with `/importprf` on the PRF beside it. Pure ASCII
+/// (only addresses are inserted), CRLF.
+pub fn render_cmd(_ctx: &Context<'_>, account: &Account) -> Result<Vec<u8>, RenderError> {
+    let template = CmdFile {
+        address: account.address.as_str(),
+        prf_file: prf_file_name(account),
+    };
+    let text = render_text(&template, "the Outlook launcher (.cmd)")?;
+    debug_assert!(text.is_ascii());
+    Ok(crlf(&text).into_bytes())
+}
+
+fn render_text(template: &impl Template, what: &'static str) -> Result<String, RenderError> {
+    let bytes = render_template(template, what)?;
+    Ok(String::from_utf8(bytes).expect("askama renders UTF-8"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cp932_refuses_missing_and_look_alike_characters() {
+        for c in ['\u{301C}', '\u{2014}', '\u{A5}', '\u{2212}', '😀', 'é'] {
+            assert_eq!(
+                unencodable(&format!("山田{c}"), PrfEncoding::Cp932),
+                Some(c),
+                "U+{:04X}",
+                c as u32
+            );
+        }
+        for ok in ["山田 太郎", "髙﨑 ①", "～[]=;\"\\%", "ｶﾀｶﾅ"] {
+            assert_eq!(unencodable(ok, PrfEncoding::Cp932), None, "{ok}");
+        }
+        assert_eq!(unencodable("😀〜", PrfEncoding::Utf16le), None);
+    }
+
+    #[test]
+    fn percent_pairs_are_found() {
+        assert!(has_percent_pair("%USERNAME%"));
+        assert!(has_percent_pair("a %x% b %"));
+        assert!(!has_percent_pair("50%"));
+        assert!(!has_percent_pair("%%"));
+        assert!(!has_percent_pair("100% sure"));
+    }
+
+    #[test]
+    fn encodings_write_bom_and_bytes() {
+        assert_eq!(
+            encode("a\r\n", PrfEncoding::Utf16le).unwrap(),
+            [0xFF, 0xFE, b'a', 0, b'\r', 0, b'\n', 0]
+        );
+        assert_eq!(encode("山", PrfEncoding::Cp932).unwrap(), [0x8E, 0x52]);
+        assert_eq!(encode("a〜", PrfEncoding::Cp932), Err('〜'));
+    }
+
+    #[test]
+    fn leave_on_server_bits() {
+        let mut p = Provider::kumail();
+        assert_eq!(leave_on_server(&p), 0x1);
+        p.pop.days_on_server = Some(crate::provider::Days::try_from(14).unwrap());
+        assert_eq!(leave_on_server(&p), 0x000E_0003);
+        p.pop.leave_on_server = false;
+        assert_eq!(leave_on_server(&p), 0);
+    }
+}
