@@ -42,7 +42,7 @@ pub enum BundleError {
 }
 
 /// Choices for one bundle run.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct BundleOptions {
     /// Replace an existing zip.
     pub force: bool,
@@ -50,16 +50,6 @@ pub struct BundleOptions {
     pub progress: bool,
     /// Timestamp of every entry.
     pub timestamp: DateTime,
-}
-
-impl Default for BundleOptions {
-    fn default() -> Self {
-        BundleOptions {
-            force: false,
-            progress: false,
-            timestamp: DateTime::default(),
-        }
-    }
 }
 
 /// What a bundle run wrote.

@@ -12,6 +12,7 @@ pub mod output;
 pub mod provider;
 pub mod render;
 pub mod roster;
+pub mod sign;
 
 mod commands;
 

@@ -1,12 +1,16 @@
 //! Rendering: one module per output format, each knowing its template, its escaper and its
 //! file name. Renderers take validated models only.
 
+pub mod apple;
 pub mod escape;
 pub mod publish;
 pub mod thunderbird;
 
+use std::sync::Arc;
+
 use crate::account::Account;
 use crate::provider::{Protocol, Provider};
+use crate::sign::{SignError, Signer};
 
 /// One rendered file: its path (relative, `/`-separated) and its bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,6 +26,8 @@ pub enum RenderError {
         what: &'static str,
         source: askama::Error,
     },
+    #[error(transparent)]
+    Sign(#[from] SignError),
 }
 
 /// A per-user file format.
@@ -29,16 +35,27 @@ pub enum RenderError {
 pub enum Format {
     /// Mozilla autoconfig for Thunderbird (`config-v1.1.xml`).
     Thunderbird,
+    /// Apple configuration profile for Mail on Mac, iPhone and iPad (`ADDRESS.mobileconfig`).
+    Apple,
+    /// Apple profile adding a Google account, iPhone/iPad only (`ADDRESS-google.mobileconfig`).
+    AppleGoogle,
 }
 
 impl Format {
     /// Every per-user format, in the order their files are listed.
-    pub const ALL: &'static [Format] = &[Format::Thunderbird];
+    pub const ALL: &'static [Format] = &[Format::Thunderbird, Format::Apple, Format::AppleGoogle];
+
+    /// Whether a run produces this format unless asked otherwise (`AppleGoogle` is opt-in).
+    pub fn on_by_default(self) -> bool {
+        !matches!(self, Format::AppleGoogle)
+    }
 
     /// The file name of this format's file for `account`, inside the user's folder.
-    pub fn file_name(self, _account: &Account) -> String {
+    pub fn file_name(self, account: &Account) -> String {
         match self {
             Format::Thunderbird => thunderbird::FILE_NAME.to_string(),
+            Format::Apple => apple::mail_file_name(account),
+            Format::AppleGoogle => apple::google_file_name(account),
         }
     }
 
@@ -46,6 +63,8 @@ impl Format {
     pub fn render(self, ctx: &Context<'_>, account: &Account) -> Result<Vec<u8>, RenderError> {
         match self {
             Format::Thunderbird => thunderbird::render_for(ctx, account),
+            Format::Apple => apple::render_mail(ctx, account),
+            Format::AppleGoogle => apple::render_google(ctx, account),
         }
     }
 }
@@ -58,15 +77,23 @@ pub struct Context<'a> {
     pub protocol: Protocol,
     /// The per-user formats to produce.
     pub formats: Vec<Format>,
+    /// Signs Apple profiles when set.
+    pub signer: Option<Arc<Signer>>,
 }
 
 impl<'a> Context<'a> {
-    /// All formats, with the provider's preferred protocol unless `protocol` overrides it.
+    /// The default formats, with the provider's preferred protocol unless `protocol` overrides
+    /// it, and no signer.
     pub fn new(provider: &'a Provider, protocol: Option<Protocol>) -> Context<'a> {
         Context {
             provider,
             protocol: protocol.unwrap_or(provider.preferred),
-            formats: Format::ALL.to_vec(),
+            formats: Format::ALL
+                .iter()
+                .copied()
+                .filter(|f| f.on_by_default())
+                .collect(),
+            signer: None,
         }
     }
 
