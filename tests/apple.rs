@@ -935,3 +935,65 @@ fn cli_bundle_has_signed_apple_profiles_listed_in_the_manifest() {
         }
     }
 }
+
+#[test]
+fn cli_p12_signs_like_the_pem_files() {
+    let pki = pki();
+    let files = SignFiles::new();
+    let key = p12_keystore::PrivateKey::from_der(pki.signer_key.to_pkcs8_der().unwrap().as_bytes())
+        .unwrap();
+    let certs = [&pki.signer, &pki.intermediate, &pki.root]
+        .map(|c| p12_keystore::Certificate::from_der(&c.to_der().unwrap()).unwrap());
+    let mut store = p12_keystore::KeyStore::new();
+    store.add_entry(
+        "profiles",
+        p12_keystore::KeyStoreEntry::PrivateKeyChain(p12_keystore::PrivateKeyChain::new(
+            vec![1u8],
+            key,
+            certs,
+        )),
+    );
+    // Test-only password for a key generated a moment ago.
+    let password = "test-only";
+    std::fs::write(
+        files.path("id.p12"),
+        store.writer(password).write().unwrap(),
+    )
+    .unwrap();
+    let run = |args: &[&str], password: Option<&str>| {
+        let mut cmd = mailconf();
+        cmd.args(["profile", "hanako@kyoto-u.ac.jp", "--format", "apple"])
+            .args(args);
+        if let Some(p) = password {
+            cmd.env(mailconf::sign::P12_PASSWORD_ENV, p);
+        }
+        cmd.output().unwrap()
+    };
+    let p12 = files.path("id.p12");
+    let p12 = p12.to_str().unwrap();
+    let out = run(&["--sign-p12", p12], Some(password));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (cert, key) = (files.path("cert.pem"), files.path("key.pem"));
+    let pem = run(
+        &[
+            "--sign-cert",
+            cert.to_str().unwrap(),
+            "--sign-key",
+            key.to_str().unwrap(),
+            "--sign-chain",
+            files.path("chain.pem").to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(pem.status.success());
+    assert_eq!(out.stdout, pem.stdout, "same identity, same signed bytes");
+    verify_cms(&out.stdout);
+
+    let wrong = run(&["--sign-p12", p12], Some("not the password"));
+    assert_eq!(wrong.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&wrong.stderr).contains("wrong password"));
+}
