@@ -159,7 +159,7 @@ impl Signer {
                 let key_bytes = read(key)?;
                 let private = parse_private_key(key, &key_bytes)?;
                 let extra = chain_certificates(cert, certs, chain.as_deref())?;
-                Signer::new(private, (cert, signer_cert), extra, key, now)
+                Signer::new(private, key, cert, signer_cert, extra, now)
             }
             SignerSource::P12 { file, chain } => {
                 let password =
@@ -195,16 +195,19 @@ impl Signer {
                 }
                 let signer_cert = certs.remove(0);
                 let extra = chain_certificates(file, certs, chain.as_deref())?;
-                Signer::new(private, (file, signer_cert), extra, file, now)
+                Signer::new(private, file, file, signer_cert, extra, now)
             }
         }
     }
 
+    /// Checks the key against the certificate and every certificate's validity at `now`, and
+    /// prepares everything a signature needs except the content.
     fn new(
         private: PrivateKey,
-        (cert_path, cert): (&Path, Certificate),
-        chain: Vec<(PathBuf, Certificate)>,
         key_path: &Path,
+        cert_path: &Path,
+        cert: Certificate,
+        chain: Vec<(PathBuf, Certificate)>,
         now: SystemTime,
     ) -> Result<Signer, SignError> {
         let subject = cert.tbs_certificate().subject().to_string();
