@@ -61,6 +61,24 @@ pub struct ProtocolArgs {
     pub protocol: Option<ProtocolArg>,
 }
 
+/// Signing Apple profiles (CMS, RSA, SHA-256).
+#[derive(Debug, Args)]
+pub struct SignArgs {
+    /// Sign every Apple profile with this certificate (PEM; may be followed by its chain)
+    #[arg(long, value_name = "CERT.pem", requires = "sign_key")]
+    pub sign_cert: Option<PathBuf>,
+    /// The certificate's private key (unencrypted PEM, RSA)
+    #[arg(long, value_name = "KEY.pem", requires = "sign_cert")]
+    pub sign_key: Option<PathBuf>,
+    /// Intermediate certificates to embed (PEM); self-signed roots are left out
+    #[arg(long, value_name = "CHAIN.pem")]
+    pub sign_chain: Option<PathBuf>,
+    /// Sign with the key and certificates of a PKCS#12 file; its password is read from the
+    /// environment variable MAILCONF_P12_PASSWORD
+    #[arg(long, value_name = "FILE.p12", conflicts_with_all = ["sign_cert", "sign_key"])]
+    pub sign_p12: Option<PathBuf>,
+}
+
 #[derive(Debug, Args)]
 pub struct OutlookArgs {
     /// Encoding of Outlook .prf files (which one Outlook reads is not documented)
@@ -107,6 +125,12 @@ pub struct BundleArgs {
     /// Which files to produce per user, comma-separated [default: all]
     #[arg(long, value_enum, value_delimiter = ',', value_name = "FORMATS")]
     pub formats: Vec<FormatGroup>,
+    #[command(flatten)]
+    pub sign: SignArgs,
+    /// Also write ADDRESS-google.mobileconfig: a Google account with sign-in by Google
+    /// (iPhone/iPad only)
+    #[arg(long)]
+    pub apple_google_account: bool,
 }
 
 #[derive(Debug, Args)]
@@ -132,6 +156,12 @@ pub struct ProfileArgs {
     /// Replace FILE if it exists
     #[arg(long)]
     pub force: bool,
+    #[command(flatten)]
+    pub sign: SignArgs,
+    /// With --format apple and --output FILE: also write the Google account profile
+    /// (iPhone/iPad only) beside FILE, as FILE's stem + "-google.mobileconfig"
+    #[arg(long, requires = "output")]
+    pub apple_google_account: bool,
 }
 
 #[derive(Debug, Args)]

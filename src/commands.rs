@@ -2,17 +2,19 @@
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::account::{Account, Address, AddressError, DisplayName, NameError};
 use crate::bundle::{self, BundleError, BundleOptions};
 use crate::cli::{
     BundleArgs, CheckArgs, Cli, Command, OutlookArgs, ProfileArgs, ProtocolArgs, PublishArgs,
-    RosterArgs,
+    RosterArgs, SignArgs,
 };
 use crate::output::{self, OutputError};
 use crate::provider::{Provider, ProviderError};
-use crate::render::{Context, RenderError, publish};
+use crate::render::{Context, Format, RenderError, publish};
 use crate::roster::{self, ReadOptions, RosterError};
+use crate::sign::{SignError, Signer, SignerSource};
 
 /// Everything that can stop a command, each worded for the person at the keyboard.
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +50,12 @@ pub enum Error {
         s = if problems.len() == 1 { "" } else { "s" }
     )]
     Unrenderable { problems: Vec<String> },
+    #[error("{0}; nothing was written")]
+    Sign(#[from] SignError),
+    #[error("--sign-chain needs a signer: add --sign-cert and --sign-key, or --sign-p12")]
+    ChainWithoutSigner,
+    #[error("{flag} applies to Apple profiles only: use it with --format apple or apple-google")]
+    NotApple { flag: &'static str },
 }
 
 fn problem_count(e: &RosterError) -> usize {
@@ -87,6 +95,24 @@ fn set_outlook(ctx: &mut Context<'_>, args: &OutlookArgs) {
     ctx.prf_dir = args.prf_dir.clone();
 }
 
+/// Loads and checks the signing identity once, when asked to sign.
+fn signer(args: &SignArgs) -> Result<Option<Arc<Signer>>, Error> {
+    let source = match (&args.sign_cert, &args.sign_key, &args.sign_p12) {
+        (Some(cert), Some(key), _) => SignerSource::Pem {
+            cert: cert.clone(),
+            key: key.clone(),
+            chain: args.sign_chain.clone(),
+        },
+        (_, _, Some(file)) => SignerSource::P12 {
+            file: file.clone(),
+            chain: args.sign_chain.clone(),
+        },
+        _ if args.sign_chain.is_some() => return Err(Error::ChainWithoutSigner),
+        _ => return Ok(None),
+    };
+    Ok(Some(Arc::new(Signer::load(&source)?)))
+}
+
 fn read_roster(
     args: &RosterArgs,
     provider: &Provider,
@@ -109,8 +135,9 @@ fn bundle(args: BundleArgs) -> Result<(), Error> {
             .map_or("bundle".into(), |s| s.to_string_lossy().into_owned());
         PathBuf::from(format!("{stem}.zip"))
     });
-    // Refuse an existing target before doing any work.
+    // Refuse an existing target or a bad signing identity before doing any work.
     output::check_target(&target, args.force)?;
+    let signer = signer(&args.sign)?;
     let roster = read_roster(&args.roster, &provider, args.skip_invalid)?;
     for skipped in &roster.skipped {
         eprintln!(
@@ -121,6 +148,11 @@ fn bundle(args: BundleArgs) -> Result<(), Error> {
         );
     }
     let mut ctx = Context::new(&provider, protocol(&args.protocol));
+    ctx.signer = signer;
+    if args.apple_google_account {
+        ctx.formats.push(Format::AppleGoogle);
+        ctx.formats.sort();
+    }
     if !args.formats.is_empty() {
         ctx.select(&args.formats);
     }
@@ -186,12 +218,47 @@ fn profile(args: ProfileArgs) -> Result<(), Error> {
         None => None,
     };
     let account = Account { address, name };
+    let is_apple = matches!(args.format, Format::Apple | Format::AppleGoogle);
+    let signing = args.sign.sign_cert.is_some() || args.sign.sign_p12.is_some();
+    if signing && !is_apple {
+        return Err(Error::NotApple { flag: "signing" });
+    }
+    if args.apple_google_account && args.format != Format::Apple {
+        return Err(Error::NotApple {
+            flag: "--apple-google-account",
+        });
+    }
+    // With --apple-google-account: the Google profile beside the mail profile.
+    let google_target = match (&args.output, args.apple_google_account) {
+        (Some(path), true) => {
+            let stem = path.file_stem().unwrap_or_default().to_string_lossy();
+            let google =
+                path.with_file_name(format!("{stem}-google.{}", crate::render::apple::EXTENSION));
+            output::check_target(&google, args.force)?;
+            Some(google)
+        }
+        _ => None,
+    };
+    if let Some(path) = &args.output {
+        output::check_target(path, args.force)?;
+    }
     let mut ctx = Context::new(&provider, protocol(&args.protocol));
+    ctx.signer = signer(&args.sign)?;
     set_outlook(&mut ctx, &args.outlook);
     args.format.check(&ctx, &account)?;
     let bytes = args.format.render(&ctx, &account)?;
+    let google = match &google_target {
+        Some(path) => Some((path, Format::AppleGoogle.render(&ctx, &account)?)),
+        None => None,
+    };
     match &args.output {
-        Some(path) => Ok(output::write_file(path, &bytes, args.force)?),
+        Some(path) => {
+            output::write_file(path, &bytes, args.force)?;
+            if let Some((path, bytes)) = google {
+                output::write_file(path, &bytes, args.force)?;
+            }
+            Ok(())
+        }
         None => print(&bytes),
     }
 }

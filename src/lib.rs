@@ -12,6 +12,7 @@ pub mod output;
 pub mod provider;
 pub mod render;
 pub mod roster;
+pub mod sign;
 pub mod zipstream;
 
 mod commands;

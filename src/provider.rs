@@ -104,6 +104,18 @@ pub struct Notice {
     pub en: Paragraph,
 }
 
+impl Notice {
+    /// Whether the notice concerns an account using `protocol`: notices whose id starts with
+    /// `pop-` concern POP only, `imap-` IMAP only; any other notice concerns both.
+    pub fn applies_to(&self, protocol: Protocol) -> bool {
+        let id = self.id.as_str();
+        match protocol {
+            Protocol::Pop3 => !id.starts_with("imap-"),
+            Protocol::Imap => !id.starts_with("pop-"),
+        }
+    }
+}
+
 /// Incoming mail protocol.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]

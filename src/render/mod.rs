@@ -1,13 +1,17 @@
 //! Rendering: one module per output format, each knowing its template, its escaper and its
 //! file name. Renderers take validated models only.
 
+pub mod apple;
 pub mod escape;
 pub mod outlook;
 pub mod publish;
 pub mod thunderbird;
 
+use std::sync::Arc;
+
 use crate::account::Account;
 use crate::provider::{Protocol, Provider, WindowsDir};
+use crate::sign::{SignError, Signer};
 use outlook::PrfEncoding;
 
 /// One rendered file: its path (relative, `/`-separated) and its bytes.
@@ -26,14 +30,16 @@ pub enum RenderError {
     },
     #[error(transparent)]
     Outlook(#[from] outlook::OutlookError),
+    #[error(transparent)]
+    Sign(#[from] SignError),
 }
 
 impl RenderError {
-    /// The account the error is about; `None` when it is about the provider or a template.
+    /// The account the error is about; `None` when it is about the provider, a template or signing.
     pub fn address(&self) -> Option<&crate::account::Address> {
         match self {
             RenderError::Outlook(e) => e.address(),
-            RenderError::Template { .. } => None,
+            RenderError::Template { .. } | RenderError::Sign(_) => None,
         }
     }
 }
@@ -43,6 +49,10 @@ impl RenderError {
 pub enum Format {
     /// Mozilla autoconfig for Thunderbird (`config-v1.1.xml`).
     Thunderbird,
+    /// Apple configuration profile for Mail on Mac, iPhone and iPad (`ADDRESS.mobileconfig`).
+    Apple,
+    /// Apple profile adding a Google account, iPhone/iPad only (`ADDRESS-google.mobileconfig`).
+    AppleGoogle,
     /// Classic Outlook profile file (`ADDRESS.prf`).
     OutlookPrf,
     /// Registry file making Outlook import the PRF at its next start (`ADDRESS.reg`).
@@ -55,15 +65,24 @@ impl Format {
     /// Every per-user format, in the order their files are listed.
     pub const ALL: &'static [Format] = &[
         Format::Thunderbird,
+        Format::Apple,
+        Format::AppleGoogle,
         Format::OutlookPrf,
         Format::OutlookReg,
         Format::OutlookCmd,
     ];
 
+    /// Whether a run produces this format unless asked otherwise (`AppleGoogle` is opt-in).
+    pub fn on_by_default(self) -> bool {
+        !matches!(self, Format::AppleGoogle)
+    }
+
     /// The file name of this format's file for `account`, inside the user's folder.
     pub fn file_name(self, account: &Account) -> String {
         match self {
             Format::Thunderbird => thunderbird::FILE_NAME.to_string(),
+            Format::Apple => apple::mail_file_name(account),
+            Format::AppleGoogle => apple::google_file_name(account),
             Format::OutlookPrf => outlook::prf_file_name(account),
             Format::OutlookReg => outlook::reg_file_name(account),
             Format::OutlookCmd => outlook::cmd_file_name(account),
@@ -75,7 +94,11 @@ impl Format {
     pub fn check(self, ctx: &Context<'_>, account: &Account) -> Result<(), RenderError> {
         match self {
             Format::OutlookPrf => Ok(outlook::check(ctx, account)?),
-            Format::Thunderbird | Format::OutlookReg | Format::OutlookCmd => Ok(()),
+            Format::Thunderbird
+            | Format::Apple
+            | Format::AppleGoogle
+            | Format::OutlookReg
+            | Format::OutlookCmd => Ok(()),
         }
     }
 
@@ -83,6 +106,8 @@ impl Format {
     pub fn render(self, ctx: &Context<'_>, account: &Account) -> Result<Vec<u8>, RenderError> {
         match self {
             Format::Thunderbird => thunderbird::render_for(ctx, account),
+            Format::Apple => apple::render_mail(ctx, account),
+            Format::AppleGoogle => apple::render_google(ctx, account),
             Format::OutlookPrf => outlook::render_prf(ctx, account),
             Format::OutlookReg => outlook::render_reg(ctx, account),
             Format::OutlookCmd => outlook::render_cmd(ctx, account),
@@ -95,18 +120,25 @@ impl Format {
 pub enum FormatGroup {
     /// Thunderbird autoconfig.
     Thunderbird,
+    /// Apple configuration profiles (and the Google-account one, when asked).
+    Apple,
     /// Outlook's .prf, with the .reg and .cmd that import it.
     Outlook,
 }
 
 impl FormatGroup {
     /// Every group: the default selection.
-    pub const ALL: &'static [FormatGroup] = &[FormatGroup::Thunderbird, FormatGroup::Outlook];
+    pub const ALL: &'static [FormatGroup] = &[
+        FormatGroup::Thunderbird,
+        FormatGroup::Apple,
+        FormatGroup::Outlook,
+    ];
 
     /// The group `format` belongs to.
     pub fn of(format: Format) -> FormatGroup {
         match format {
             Format::Thunderbird => FormatGroup::Thunderbird,
+            Format::Apple | Format::AppleGoogle => FormatGroup::Apple,
             Format::OutlookPrf | Format::OutlookReg | Format::OutlookCmd => FormatGroup::Outlook,
         }
     }
@@ -129,15 +161,23 @@ pub struct Context<'a> {
     pub prf_encoding: PrfEncoding,
     /// Where the Outlook `.reg` file says the PRF is; `None`: the provider's `[outlook] prf_dir`.
     pub prf_dir: Option<WindowsDir>,
+    /// Signs Apple profiles when set.
+    pub signer: Option<Arc<Signer>>,
 }
 
 impl<'a> Context<'a> {
-    /// All formats, with the provider's preferred protocol unless `protocol` overrides it.
+    /// The default formats, with the provider's preferred protocol unless `protocol` overrides
+    /// it, and no signer.
     pub fn new(provider: &'a Provider, protocol: Option<Protocol>) -> Context<'a> {
         Context {
             provider,
             protocol: protocol.unwrap_or(provider.preferred),
-            formats: Format::ALL.to_vec(),
+            formats: Format::ALL
+                .iter()
+                .copied()
+                .filter(|f| f.on_by_default())
+                .collect(),
+            signer: None,
             prf_encoding: PrfEncoding::default(),
             prf_dir: None,
         }
