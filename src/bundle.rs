@@ -11,7 +11,6 @@ use std::io::{self, Cursor, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use askama::Template;
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 use zip::write::SimpleFileOptions;
@@ -19,7 +18,7 @@ use zip::{CompressionMethod, DateTime, ZipArchive, ZipWriter};
 
 use crate::account::Account;
 use crate::output::{OutputError, PendingFile};
-use crate::render::{Context, RenderError, publish};
+use crate::render::{Context, RenderError, index, publish};
 
 /// Users rendered per batch: bounds memory while keeping every core busy.
 const CHUNK: usize = 256;
@@ -42,7 +41,7 @@ pub enum BundleError {
 }
 
 /// Choices for one bundle run.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct BundleOptions {
     /// Replace an existing zip.
     pub force: bool,
@@ -50,16 +49,6 @@ pub struct BundleOptions {
     pub progress: bool,
     /// Timestamp of every entry.
     pub timestamp: DateTime,
-}
-
-impl Default for BundleOptions {
-    fn default() -> Self {
-        BundleOptions {
-            force: false,
-            progress: false,
-            timestamp: DateTime::default(),
-        }
-    }
 }
 
 /// What a bundle run wrote.
@@ -158,8 +147,13 @@ pub fn write_zip<W: Write + Seek>(
     sorted.sort_by(|a, b| a.address.cmp(&b.address));
 
     // index.html and publish/ first: both depend only on the provider and the roster.
-    let mut top = vec![(format!("{stem}/index.html"), index_html(ctx, &sorted)?)];
-    for file in publish::files(ctx.provider, ctx.protocol)? {
+    let publish_files = publish::files(ctx.provider, ctx.protocol)?;
+    let publish_paths: Vec<&str> = publish_files.iter().map(|f| f.path.as_str()).collect();
+    // The index states a date only when one was given (SOURCE_DATE_EPOCH), not the zip epoch.
+    let generated = (options.timestamp != DateTime::default()).then_some(options.timestamp);
+    let index = index::render(ctx, &sorted, &publish_paths, generated)?;
+    let mut top = vec![(format!("{stem}/{}", index::FILE_NAME), index)];
+    for file in publish_files {
         top.push((format!("{stem}/publish/{}", file.path), file.bytes));
     }
     files += copy_entries(&mut zip, &small_archive(&top, &entry)?)?;
@@ -378,37 +372,6 @@ fn flag_utf8_names<F: Read + Write + Seek>(archive_bytes: &mut F) -> Result<(), 
         }
     }
     Ok(())
-}
-
-#[derive(Template)]
-#[template(path = "bundle/index.html")]
-struct IndexHtml<'a> {
-    title: &'a str,
-    users: Vec<IndexUser<'a>>,
-}
-
-struct IndexUser<'a> {
-    name: &'a str,
-    address: &'a str,
-    files: Vec<String>,
-}
-
-fn index_html(ctx: &Context<'_>, sorted: &[&Account]) -> Result<Vec<u8>, RenderError> {
-    let users = sorted
-        .iter()
-        .map(|a| IndexUser {
-            name: a.name.as_ref().map_or("", |n| n.as_str()),
-            address: a.address.as_str(),
-            files: ctx.formats.iter().map(|f| f.file_name(a)).collect(),
-        })
-        .collect();
-    crate::render::render_template(
-        &IndexHtml {
-            title: ctx.provider.names.display_ja.as_str(),
-            users,
-        },
-        "the bundle's index.html",
-    )
 }
 
 fn hex(bytes: &[u8]) -> String {

@@ -44,6 +44,9 @@ pub struct Provider {
     pub pop: PopOptions,
     #[serde(default)]
     pub notices: Vec<Notice>,
+    /// The institution's texts for the personal guides and the bundle's index.
+    #[serde(default)]
+    pub guide: Guide,
     #[serde(skip)]
     source: String,
 }
@@ -89,6 +92,127 @@ pub struct Notice {
     pub id: Identifier,
     pub ja: Paragraph,
     pub en: Paragraph,
+}
+
+/// The institution-specific texts of the personal guides (`README.html`) and the bundle's
+/// `index.html`. The generic steps for each device live in the templates.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Guide {
+    /// Where users get help.
+    pub help_ja: Paragraph,
+    pub help_en: Paragraph,
+    /// A page with more help.
+    pub help_url: Option<Url>,
+    /// The webmail, where users check Spam.
+    pub webmail_url: Option<Url>,
+    /// What the OAuth2 sign-in is called ("Sign in with Google").
+    pub sign_in_ja: Text,
+    pub sign_in_en: Text,
+    /// The password clients without OAuth2 ask for; `None`: the account's own password.
+    pub password: Option<PasswordGuide>,
+}
+
+impl Default for Guide {
+    /// Generic texts, for a provider file without a `[guide]` section.
+    fn default() -> Self {
+        Guide {
+            help_ja: Paragraph("設定がうまくいかないときは、情報担当者に相談してください。".into()),
+            help_en: Paragraph("If something does not work, ask your IT staff.".into()),
+            help_url: None,
+            webmail_url: None,
+            sign_in_ja: Text("ブラウザのログイン画面".into()),
+            sign_in_en: Text("the sign-in window".into()),
+            password: None,
+        }
+    }
+}
+
+/// How to get the password to type (for Google Workspace: an app password).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordGuide {
+    /// What the password is called ("app password").
+    pub name_ja: Text,
+    pub name_en: Text,
+    /// The page where it is made.
+    pub url: Url,
+    /// How to get one, step by step.
+    pub steps_ja: Steps,
+    pub steps_en: Steps,
+}
+
+/// One or more steps of user-visible text.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "Vec<Paragraph>")]
+pub struct Steps(Vec<Paragraph>);
+
+impl TryFrom<Vec<Paragraph>> for Steps {
+    type Error = String;
+    fn try_from(steps: Vec<Paragraph>) -> Result<Self, String> {
+        if steps.is_empty() {
+            return Err("steps is empty: write at least one step".into());
+        }
+        Ok(Steps(steps))
+    }
+}
+
+impl Steps {
+    pub fn iter(&self) -> impl Iterator<Item = &Paragraph> {
+        self.0.iter()
+    }
+}
+
+/// An `https://` URL for a link in a page: printable ASCII, no spaces, quotes, `<`, `>`,
+/// backslashes or user info, and a host that is a DNS name.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct Url(String);
+
+impl TryFrom<String> for Url {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        let Some(rest) = s.strip_prefix("https://") else {
+            return Err(format!("URL {s:?} must start with https://"));
+        };
+        if let Some(c) = s
+            .chars()
+            .find(|&c| !c.is_ascii_graphic() || matches!(c, '"' | '\'' | '<' | '>' | '\\' | '`'))
+        {
+            return Err(format!(
+                "URL {s:?} has {c:?}: no spaces, quotes, '<', '>', '\\', '`', controls or non-ASCII (percent-encode them)"
+            ));
+        }
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+        if authority.contains('@') {
+            return Err(format!("URL {s:?} must not carry a user name"));
+        }
+        let (host, port) = match authority.split_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (authority, None),
+        };
+        if !is_domain_name(host) {
+            return Err(format!(
+                "URL {s:?} needs a lower-case host name after https://"
+            ));
+        }
+        if port.is_some_and(|p| p.parse::<u16>().map_or(true, |p| p == 0)) {
+            return Err(format!("URL {s:?} has a bad port"));
+        }
+        Ok(Url(s))
+    }
+}
+
+impl Url {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Url {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
 }
 
 /// Incoming mail protocol.

@@ -2,6 +2,8 @@
 //! file name. Renderers take validated models only.
 
 pub mod escape;
+pub mod guide;
+pub mod index;
 pub mod publish;
 pub mod thunderbird;
 
@@ -29,16 +31,19 @@ pub enum RenderError {
 pub enum Format {
     /// Mozilla autoconfig for Thunderbird (`config-v1.1.xml`).
     Thunderbird,
+    /// The person's guide, Japanese and English (`README.html`): which file to open where.
+    Guide,
 }
 
 impl Format {
     /// Every per-user format, in the order their files are listed.
-    pub const ALL: &'static [Format] = &[Format::Thunderbird];
+    pub const ALL: &'static [Format] = &[Format::Guide, Format::Thunderbird];
 
     /// The file name of this format's file for `account`, inside the user's folder.
     pub fn file_name(self, _account: &Account) -> String {
         match self {
             Format::Thunderbird => thunderbird::FILE_NAME.to_string(),
+            Format::Guide => guide::FILE_NAME.to_string(),
         }
     }
 
@@ -46,6 +51,7 @@ impl Format {
     pub fn render(self, ctx: &Context<'_>, account: &Account) -> Result<Vec<u8>, RenderError> {
         match self {
             Format::Thunderbird => thunderbird::render_for(ctx, account),
+            Format::Guide => guide::render_for(ctx, account),
         }
     }
 }
