@@ -661,6 +661,76 @@ mod tests {
         assert!(p.notice("app-password").is_some());
     }
 
+    #[test]
+    fn kumail_has_guide_texts() {
+        let g = Provider::kumail().guide;
+        assert_eq!(
+            g.password.as_ref().map(|p| p.url.as_str()),
+            Some("https://myaccount.google.com/apppasswords")
+        );
+        assert_eq!(
+            g.webmail_url.as_ref().map(Url::as_str),
+            Some("https://mail.google.com/")
+        );
+        assert_eq!(g.sign_in_en.as_str(), "Sign in with Google");
+    }
+
+    #[test]
+    fn urls_are_https_and_plain() {
+        for good in [
+            "https://mail.google.com/",
+            "https://myaccount.google.com/apppasswords",
+            "https://help.example.org:8443/a/b?x=1&y=%E3%81%82#top",
+            "https://example.org",
+        ] {
+            assert!(Url::try_from(good.to_string()).is_ok(), "{good}");
+        }
+        for bad in [
+            "",
+            "http://example.org/",
+            "HTTPS://example.org/",
+            "javascript:alert(1)",
+            "https://",
+            "https://Example.org/",
+            "https://example.org/a b",
+            "https://example.org/\"onmouseover=x",
+            "https://example.org/'",
+            "https://example.org/<script>",
+            "https://example.org/\\x",
+            "https://example.org/\u{7f}",
+            "https://example.org/\tx",
+            "https://example.org/あ",
+            "https://user:pw@example.org/",
+            "https://example.org:0/",
+            "https://example.org:99999/",
+            "https://localhost/",
+        ] {
+            assert!(
+                Url::try_from(bad.to_string()).is_err(),
+                "{bad:?} was accepted"
+            );
+        }
+    }
+
+    #[test]
+    fn guide_needs_both_languages_and_steps() {
+        let e = err(&KUMAIL_TOML.replace("help_en = ", "# help_en = "));
+        assert!(e.contains("help_en"), "{e}");
+        let start = KUMAIL_TOML.find("steps_en = [").unwrap();
+        let end = start + KUMAIL_TOML[start..].find("]\n").unwrap() + 2;
+        let e = err(&format!(
+            "{}steps_en = []\n{}",
+            &KUMAIL_TOML[..start],
+            &KUMAIL_TOML[end..]
+        ));
+        assert!(e.contains("steps is empty"), "{e}");
+        let e = err(&KUMAIL_TOML.replace(
+            "sign_in_ja = \"Google でログイン\"",
+            "sign_in_ja = \"a\\nb\"",
+        ));
+        assert!(e.contains("control character"), "{e}");
+    }
+
     fn err(text: &str) -> String {
         Provider::from_toml(text, Path::new("p.toml"))
             .unwrap_err()

@@ -181,3 +181,124 @@ fn render_with(
     };
     render_template(&template, "the personal guide (README.html)")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::account::Address;
+    use scraper::{Html, Selector};
+
+    fn account() -> Account {
+        Account {
+            address: Address::parse("taro@kyoto-u.ac.jp").unwrap(),
+            name: None,
+        }
+    }
+
+    fn page(devices: Devices) -> Html {
+        let provider = Provider::kumail();
+        let ctx = Context::new(&provider, None);
+        let bytes = render_with(&ctx, &account(), devices).unwrap();
+        let html = Html::parse_document(std::str::from_utf8(&bytes).unwrap());
+        assert!(html.errors.is_empty(), "{:?}", html.errors);
+        html
+    }
+
+    fn ids(html: &Html) -> Vec<String> {
+        html.select(&Selector::parse("h2[id]").unwrap())
+            .map(|h| h.value().id().unwrap().to_string())
+            .collect()
+    }
+
+    fn hrefs(html: &Html) -> Vec<String> {
+        html.select(&Selector::parse("a[href]").unwrap())
+            .map(|a| a.value().attr("href").unwrap().to_string())
+            .collect()
+    }
+
+    fn all_devices() -> Devices {
+        Devices {
+            thunderbird: Some("config-v1.1.xml".into()),
+            apple: Some("taro@kyoto-u.ac.jp.mobileconfig".into()),
+            apple_google: Some("taro@kyoto-u.ac.jp-google.mobileconfig".into()),
+            outlook_prf: Some("taro@kyoto-u.ac.jp.prf".into()),
+            outlook_reg: Some("taro@kyoto-u.ac.jp.reg".into()),
+            outlook_cmd: Some("taro@kyoto-u.ac.jp-outlook.cmd".into()),
+            outlook_import_dir: Some(r"C:\Users\Public\Documents\KUMail".into()),
+        }
+    }
+
+    #[test]
+    fn the_formats_of_the_run_decide_the_devices() {
+        let provider = Provider::kumail();
+        let mut ctx = Context::new(&provider, None);
+        let d = Devices::for_account(&ctx, &account());
+        assert_eq!(d.thunderbird.as_deref(), Some("config-v1.1.xml"));
+        assert_eq!(
+            (d.apple, d.apple_google, d.outlook_prf),
+            (None, None, None),
+            "no Apple or Outlook formats in this build"
+        );
+        ctx.formats = vec![Format::Guide];
+        assert_eq!(Devices::for_account(&ctx, &account()), Devices::default());
+    }
+
+    #[test]
+    fn every_device_section_appears_when_its_files_exist() {
+        let html = page(all_devices());
+        let ids = ids(&html);
+        for lang in ["ja", "en"] {
+            for device in ["files", "password", "mac", "ios", "outlook", "thunderbird"] {
+                let id = format!("{lang}-{device}");
+                assert!(ids.contains(&id), "{id} missing from {ids:?}");
+            }
+        }
+        let hrefs = hrefs(&html);
+        for file in [
+            "taro@kyoto-u.ac.jp.mobileconfig",
+            "taro@kyoto-u.ac.jp-google.mobileconfig",
+            "taro@kyoto-u.ac.jp.prf",
+            "taro@kyoto-u.ac.jp.reg",
+            "taro@kyoto-u.ac.jp-outlook.cmd",
+            "config-v1.1.xml",
+        ] {
+            assert!(hrefs.iter().any(|h| h == file), "no link to {file}");
+        }
+        let text: String = html.root_element().text().collect();
+        for words in [
+            "「プライバシーとセキュリティ」>「プロファイル」",
+            "Privacy & Security > Profiles",
+            "「設定」>「一般」>「VPNとデバイス管理」",
+            "Settings > General > VPN & Device Management",
+            r"C:\Users\Public\Documents\KUMail",
+            "Mac では何もしません",
+            "does nothing on a Mac",
+            "classic Outlook",
+        ] {
+            assert!(text.contains(words), "{words:?} missing");
+        }
+    }
+
+    #[test]
+    fn missing_devices_leave_no_section() {
+        let html = page(Devices::default());
+        let ids = ids(&html);
+        for gone in ["ja-mac", "ja-ios", "ja-outlook", "ja-thunderbird", "en-mac"] {
+            assert!(!ids.iter().any(|i| i == gone), "{gone} without its file");
+        }
+        assert!(ids.iter().any(|i| i == "ja-settings"));
+        // The Google profile alone gets the iPhone section, without the Mac.
+        let html = page(Devices {
+            apple_google: Some("g.mobileconfig".into()),
+            ..Devices::default()
+        });
+        let ids = self::ids(&html);
+        assert!(ids.iter().any(|i| i == "en-ios") && !ids.iter().any(|i| i == "en-mac"));
+        // Outlook needs the PRF and a way to import it.
+        let html = page(Devices {
+            outlook_prf: Some("a.prf".into()),
+            ..Devices::default()
+        });
+        assert!(!self::ids(&html).iter().any(|i| i == "ja-outlook"));
+    }
+}
