@@ -150,7 +150,14 @@ pub fn write_zip<W: Write + Seek>(
     let publish_files = publish::files(ctx.provider, ctx.protocol)?;
     let publish_paths: Vec<&str> = publish_files.iter().map(|f| f.path.as_str()).collect();
     // The index states a date only when one was given (SOURCE_DATE_EPOCH), not the zip epoch.
-    let generated = (options.timestamp != DateTime::default()).then_some(options.timestamp);
+    let t = options.timestamp;
+    let generated = (t != DateTime::default()).then(|| index::Generated {
+        year: t.year(),
+        month: t.month(),
+        day: t.day(),
+        hour: t.hour(),
+        minute: t.minute(),
+    });
     let index = index::render(ctx, &sorted, &publish_paths, generated)?;
     let mut top = vec![(format!("{stem}/{}", index::FILE_NAME), index)];
     for file in publish_files {

@@ -79,6 +79,16 @@ fn classify(provider: &Provider, path: &str) -> PublishKind {
     }
 }
 
+/// When the bundle was made (UTC, to the minute), for the page's "generated on".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Generated {
+    pub year: u16,
+    pub month: u8,
+    pub day: u8,
+    pub hour: u8,
+    pub minute: u8,
+}
+
 /// Renders the index for `sorted` (already sorted by address). `publish_paths` are the files of
 /// `publish/`, relative to it; `generated` is the bundle's date when it was given
 /// (`SOURCE_DATE_EPOCH`), so that the same inputs always give the same page.
@@ -86,7 +96,7 @@ pub fn render(
     ctx: &Context<'_>,
     sorted: &[&Account],
     publish_paths: &[&str],
-    generated: Option<zip::DateTime>,
+    generated: Option<Generated>,
 ) -> Result<Vec<u8>, RenderError> {
     let guide = ctx
         .formats
@@ -120,11 +130,7 @@ pub fn render(
         generated: generated.map(|t| {
             format!(
                 "{:04}-{:02}-{:02} {:02}:{:02} UTC",
-                t.year(),
-                t.month(),
-                t.day(),
-                t.hour(),
-                t.minute()
+                t.year, t.month, t.day, t.hour, t.minute
             )
         }),
         version: guide::VERSION,
