@@ -12,13 +12,12 @@ use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use askama::Template;
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
 use crate::account::Account;
 use crate::output::{OutputError, PendingFile};
-use crate::render::{Context, RenderError, publish};
+use crate::render::{Context, RenderError, index, publish};
 use crate::zipstream::{Compressed, DosTime, ZipStream};
 
 /// Users rendered per batch: bounds memory while keeping every core busy.
@@ -137,12 +136,27 @@ pub fn write_zip<W: Write>(
     sorted.sort_by(|a, b| a.address.cmp(&b.address));
 
     // index.html and publish/ first: both depend only on the provider and the roster.
+    let publish_files = publish::files(ctx.provider, ctx.protocol)?;
+    let publish_paths: Vec<&str> = publish_files.iter().map(|f| f.path.as_str()).collect();
+    // The index states a date only when one was given (SOURCE_DATE_EPOCH), not the zip epoch.
+    let t = options.timestamp;
+    let generated = (t != DosTime::default()).then(|| {
+        let (year, month, day, hour, minute, _) = t.parts();
+        index::Generated {
+            year,
+            month: month as u8,
+            day: day as u8,
+            hour: hour as u8,
+            minute: minute as u8,
+        }
+    });
+    let index = index::render(ctx, &sorted, &publish_paths, generated)?;
     zip.add(&Compressed::new(
-        format!("{stem}/index.html"),
-        &index_html(ctx, &sorted)?,
+        format!("{stem}/{}", index::FILE_NAME),
+        &index,
         LEVEL,
     ))?;
-    for file in publish::files(ctx.provider, ctx.protocol)? {
+    for file in publish_files {
         let name = format!("{stem}/publish/{}", file.path);
         zip.add(&Compressed::new(name, &file.bytes, LEVEL))?;
     }
@@ -232,37 +246,6 @@ fn render_user(ctx: &Context<'_>, account: &Account, stem: &str) -> Result<UserE
         ));
     }
     Ok(UserEntries { entries, rows })
-}
-
-#[derive(Template)]
-#[template(path = "bundle/index.html")]
-struct IndexHtml<'a> {
-    title: &'a str,
-    users: Vec<IndexUser<'a>>,
-}
-
-struct IndexUser<'a> {
-    name: &'a str,
-    address: &'a str,
-    files: Vec<String>,
-}
-
-fn index_html(ctx: &Context<'_>, sorted: &[&Account]) -> Result<Vec<u8>, RenderError> {
-    let users = sorted
-        .iter()
-        .map(|a| IndexUser {
-            name: a.name.as_ref().map_or("", |n| n.as_str()),
-            address: a.address.as_str(),
-            files: ctx.formats.iter().map(|f| f.file_name(a)).collect(),
-        })
-        .collect();
-    crate::render::render_template(
-        &IndexHtml {
-            title: ctx.provider.names.display_ja.as_str(),
-            users,
-        },
-        "the bundle's index.html",
-    )
 }
 
 fn hex(bytes: &[u8]) -> String {

@@ -15,7 +15,8 @@ use crate::roster::RosterEncoding;
     version,
     about = "Turns a roster of people into ready-to-use mail-client configuration",
     long_about = "Turns a roster of people into ready-to-use mail-client configuration: \
-        Thunderbird autoconfig files, bundled per department into one zip.\n\n\
+        Thunderbird autoconfig files and a personal guide for each person (README.html, Japanese \
+        and English), bundled per department into one zip with an index for IT staff.\n\n\
         KUMail (Kyoto University staff mail, on Google Workspace) is the embedded default \
         provider; describe another institution's servers in a TOML file (see `mailconf provider`).",
     after_help = "Exit status: 0 success, 1 bad input or failure to write, 2 usage error, 130 interrupted.",
@@ -33,7 +34,7 @@ pub enum Command {
     Bundle(BundleArgs),
     /// Print (or write) one person's file
     #[command(
-        after_help = "Example:\n  mailconf profile taro.yamada@kyoto-u.ac.jp --name '山田 太郎' --format thunderbird"
+        after_help = "Examples:\n  mailconf profile taro.yamada@kyoto-u.ac.jp --name '山田 太郎' --format thunderbird\n  mailconf profile taro.yamada@kyoto-u.ac.jp --format apple -o taro.mobileconfig\n  mailconf profile taro.yamada@kyoto-u.ac.jp --format outlook-prf -o taro.prf\n  mailconf profile taro.yamada@kyoto-u.ac.jp --name '山田 太郎' --format guide -o README.html"
     )]
     Profile(ProfileArgs),
     /// Write the domain-wide files to publish on the web, on lab PCs and in DNS

@@ -46,6 +46,9 @@ pub struct Provider {
     pub notices: Vec<Notice>,
     #[serde(default)]
     pub outlook: OutlookOptions,
+    /// The institution's texts for the personal guides and the bundle's index.
+    #[serde(default)]
+    pub guide: Guide,
     #[serde(skip)]
     source: String,
 }
@@ -113,6 +116,127 @@ impl Notice {
             Protocol::Pop3 => !id.starts_with("imap-"),
             Protocol::Imap => !id.starts_with("pop-"),
         }
+    }
+}
+
+/// The institution-specific texts of the personal guides (`README.html`) and the bundle's
+/// `index.html`. The generic steps for each device live in the templates.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Guide {
+    /// Where users get help.
+    pub help_ja: Paragraph,
+    pub help_en: Paragraph,
+    /// A page with more help.
+    pub help_url: Option<Url>,
+    /// The webmail, where users check Spam.
+    pub webmail_url: Option<Url>,
+    /// What the OAuth2 sign-in is called ("Sign in with Google").
+    pub sign_in_ja: Text,
+    pub sign_in_en: Text,
+    /// The password clients without OAuth2 ask for; `None`: the account's own password.
+    pub password: Option<PasswordGuide>,
+}
+
+impl Default for Guide {
+    /// Generic texts, for a provider file without a `[guide]` section.
+    fn default() -> Self {
+        Guide {
+            help_ja: Paragraph("設定がうまくいかないときは、情報担当者に相談してください。".into()),
+            help_en: Paragraph("If something does not work, ask your IT staff.".into()),
+            help_url: None,
+            webmail_url: None,
+            sign_in_ja: Text("ブラウザのログイン画面".into()),
+            sign_in_en: Text("the sign-in window".into()),
+            password: None,
+        }
+    }
+}
+
+/// How to get the password to type (for Google Workspace: an app password).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordGuide {
+    /// What the password is called ("app password").
+    pub name_ja: Text,
+    pub name_en: Text,
+    /// The page where it is made.
+    pub url: Url,
+    /// How to get one, step by step.
+    pub steps_ja: Steps,
+    pub steps_en: Steps,
+}
+
+/// One or more steps of user-visible text.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "Vec<Paragraph>")]
+pub struct Steps(Vec<Paragraph>);
+
+impl TryFrom<Vec<Paragraph>> for Steps {
+    type Error = String;
+    fn try_from(steps: Vec<Paragraph>) -> Result<Self, String> {
+        if steps.is_empty() {
+            return Err("steps is empty: write at least one step".into());
+        }
+        Ok(Steps(steps))
+    }
+}
+
+impl Steps {
+    pub fn iter(&self) -> impl Iterator<Item = &Paragraph> {
+        self.0.iter()
+    }
+}
+
+/// An `https://` URL for a link in a page: printable ASCII, no spaces, quotes, `<`, `>`,
+/// backslashes or user info, and a host that is a DNS name.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct Url(String);
+
+impl TryFrom<String> for Url {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        let Some(rest) = s.strip_prefix("https://") else {
+            return Err(format!("URL {s:?} must start with https://"));
+        };
+        if let Some(c) = s
+            .chars()
+            .find(|&c| !c.is_ascii_graphic() || matches!(c, '"' | '\'' | '<' | '>' | '\\' | '`'))
+        {
+            return Err(format!(
+                "URL {s:?} has {c:?}: no spaces, quotes, '<', '>', '\\', '`', controls or non-ASCII (percent-encode them)"
+            ));
+        }
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+        if authority.contains('@') {
+            return Err(format!("URL {s:?} must not carry a user name"));
+        }
+        let (host, port) = match authority.split_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (authority, None),
+        };
+        if !is_domain_name(host) {
+            return Err(format!(
+                "URL {s:?} needs a lower-case host name after https://"
+            ));
+        }
+        if port.is_some_and(|p| p.parse::<u16>().map_or(true, |p| p == 0)) {
+            return Err(format!("URL {s:?} has a bad port"));
+        }
+        Ok(Url(s))
+    }
+}
+
+impl Url {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Url {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
     }
 }
 
@@ -658,6 +782,76 @@ mod tests {
         assert!(p.pop.leave_on_server);
         assert_eq!(p.pop.days_on_server, None);
         assert!(p.notice("app-password").is_some());
+    }
+
+    #[test]
+    fn kumail_has_guide_texts() {
+        let g = Provider::kumail().guide;
+        assert_eq!(
+            g.password.as_ref().map(|p| p.url.as_str()),
+            Some("https://myaccount.google.com/apppasswords")
+        );
+        assert_eq!(
+            g.webmail_url.as_ref().map(Url::as_str),
+            Some("https://mail.google.com/")
+        );
+        assert_eq!(g.sign_in_en.as_str(), "Sign in with Google");
+    }
+
+    #[test]
+    fn urls_are_https_and_plain() {
+        for good in [
+            "https://mail.google.com/",
+            "https://myaccount.google.com/apppasswords",
+            "https://help.example.org:8443/a/b?x=1&y=%E3%81%82#top",
+            "https://example.org",
+        ] {
+            assert!(Url::try_from(good.to_string()).is_ok(), "{good}");
+        }
+        for bad in [
+            "",
+            "http://example.org/",
+            "HTTPS://example.org/",
+            "javascript:alert(1)",
+            "https://",
+            "https://Example.org/",
+            "https://example.org/a b",
+            "https://example.org/\"onmouseover=x",
+            "https://example.org/'",
+            "https://example.org/<script>",
+            "https://example.org/\\x",
+            "https://example.org/\u{7f}",
+            "https://example.org/\tx",
+            "https://example.org/あ",
+            "https://user:pw@example.org/",
+            "https://example.org:0/",
+            "https://example.org:99999/",
+            "https://localhost/",
+        ] {
+            assert!(
+                Url::try_from(bad.to_string()).is_err(),
+                "{bad:?} was accepted"
+            );
+        }
+    }
+
+    #[test]
+    fn guide_needs_both_languages_and_steps() {
+        let e = err(&KUMAIL_TOML.replace("help_en = ", "# help_en = "));
+        assert!(e.contains("help_en"), "{e}");
+        let start = KUMAIL_TOML.find("steps_en = [").unwrap();
+        let end = start + KUMAIL_TOML[start..].find("]\n").unwrap() + 2;
+        let e = err(&format!(
+            "{}steps_en = []\n{}",
+            &KUMAIL_TOML[..start],
+            &KUMAIL_TOML[end..]
+        ));
+        assert!(e.contains("steps is empty"), "{e}");
+        let e = err(&KUMAIL_TOML.replace(
+            "sign_in_ja = \"Google でログイン\"",
+            "sign_in_ja = \"a\\nb\"",
+        ));
+        assert!(e.contains("control character"), "{e}");
     }
 
     fn err(text: &str) -> String {

@@ -430,7 +430,7 @@ fn usage_errors_exit_2_and_help_has_examples() {
             .args([cmd, "--help"])
             .assert()
             .success()
-            .stdout(predicate::str::contains("Example:"))
+            .stdout(predicate::str::contains("Example"))
             .stdout(predicate::str::contains(format!("mailconf {cmd}")));
     }
 }

@@ -3,6 +3,8 @@
 
 pub mod apple;
 pub mod escape;
+pub mod guide;
+pub mod index;
 pub mod outlook;
 pub mod publish;
 pub mod thunderbird;
@@ -59,6 +61,8 @@ pub enum Format {
     OutlookReg,
     /// Launcher starting Outlook with `/importprf` on the PRF beside it (`ADDRESS-outlook.cmd`).
     OutlookCmd,
+    /// The person's guide, Japanese and English (`README.html`): which file to open where.
+    Guide,
 }
 
 impl Format {
@@ -70,6 +74,7 @@ impl Format {
         Format::OutlookPrf,
         Format::OutlookReg,
         Format::OutlookCmd,
+        Format::Guide,
     ];
 
     /// Whether a run produces this format unless asked otherwise (`AppleGoogle` is opt-in).
@@ -86,6 +91,7 @@ impl Format {
             Format::OutlookPrf => outlook::prf_file_name(account),
             Format::OutlookReg => outlook::reg_file_name(account),
             Format::OutlookCmd => outlook::cmd_file_name(account),
+            Format::Guide => guide::FILE_NAME.to_string(),
         }
     }
 
@@ -98,7 +104,8 @@ impl Format {
             | Format::Apple
             | Format::AppleGoogle
             | Format::OutlookReg
-            | Format::OutlookCmd => Ok(()),
+            | Format::OutlookCmd
+            | Format::Guide => Ok(()),
         }
     }
 
@@ -111,6 +118,7 @@ impl Format {
             Format::OutlookPrf => outlook::render_prf(ctx, account),
             Format::OutlookReg => outlook::render_reg(ctx, account),
             Format::OutlookCmd => outlook::render_cmd(ctx, account),
+            Format::Guide => guide::render_for(ctx, account),
         }
     }
 }
@@ -124,6 +132,8 @@ pub enum FormatGroup {
     Apple,
     /// Outlook's .prf, with the .reg and .cmd that import it.
     Outlook,
+    /// The personal guide, README.html.
+    Guides,
 }
 
 impl FormatGroup {
@@ -132,6 +142,7 @@ impl FormatGroup {
         FormatGroup::Thunderbird,
         FormatGroup::Apple,
         FormatGroup::Outlook,
+        FormatGroup::Guides,
     ];
 
     /// The group `format` belongs to.
@@ -140,6 +151,7 @@ impl FormatGroup {
             Format::Thunderbird => FormatGroup::Thunderbird,
             Format::Apple | Format::AppleGoogle => FormatGroup::Apple,
             Format::OutlookPrf | Format::OutlookReg | Format::OutlookCmd => FormatGroup::Outlook,
+            Format::Guide => FormatGroup::Guides,
         }
     }
 

@@ -18,7 +18,7 @@ use encoding_rs::SHIFT_JIS;
 
 use super::{Context, RenderError, render_template};
 use crate::account::{Account, Address};
-use crate::provider::{AuthMethod, Protocol, Provider, Security, Server};
+use crate::provider::{AuthMethod, Protocol, Provider, Security, Server, WindowsDir};
 
 /// Which encoding a PRF file is written in.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, clap::ValueEnum)]
@@ -120,12 +120,17 @@ pub fn profile_name(provider: &Provider) -> &str {
         .as_str()
 }
 
-/// The absolute Windows path the `.reg` file gives Outlook for `account`'s PRF.
-pub fn import_path(ctx: &Context<'_>, account: &Account) -> String {
+/// The folder where the `.reg` file tells Outlook to find the PRF: `--prf-dir`, else the
+/// provider's `[outlook] prf_dir`.
+pub fn import_dir<'a>(ctx: &'a Context<'_>) -> &'a WindowsDir {
     ctx.prf_dir
         .as_ref()
         .unwrap_or(&ctx.provider.outlook.prf_dir)
-        .join(&prf_file_name(account))
+}
+
+/// The absolute Windows path the `.reg` file gives Outlook for `account`'s PRF.
+pub fn import_path(ctx: &Context<'_>, account: &Account) -> String {
+    import_dir(ctx).join(&prf_file_name(account))
 }
 
 /// Checks that the PRF can carry `account` with these choices and this provider.

@@ -1,0 +1,317 @@
+//! The personal guide (`README.html`): which file to open on which device, the password to
+//! type, the settings for any other client and the provider's notices, in Japanese then English.
+//!
+//! Everything institution-specific comes from the provider (`[guide]`, `[[notices]]`, servers);
+//! the generic steps for each device are in `templates/guide/README.html`. Values reach the page
+//! only through askama's HTML escaper. The page is self-contained: no scripts, no external
+//! resources; links go to the files beside it and to the provider's own https URLs.
+
+use askama::Template;
+
+use super::{Context, Format, RenderError, render_template};
+use crate::account::Account;
+use crate::provider::{AuthMethod, Guide, Notice, Protocol, Provider, Security, Server};
+
+/// The guide's file name, in each user's folder.
+pub const FILE_NAME: &str = "README.html";
+
+/// The tool's version, shown in the guides and the index.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+#[derive(Template)]
+#[template(path = "guide/README.html")]
+struct GuideHtml<'a> {
+    address: &'a str,
+    name: Option<&'a str>,
+    provider: &'a Provider,
+    guide: &'a Guide,
+    notices: &'a [Notice],
+    preferred: &'static str,
+    alternative: &'static str,
+    settings: Vec<SettingRow<'a>>,
+    devices: Devices,
+    /// Thunderbird signs in with OAuth2 (its first usable method is OAuth2): no password.
+    thunderbird_oauth: bool,
+    version: &'static str,
+}
+
+impl GuideHtml<'_> {
+    fn has_apple_google(&self) -> bool {
+        self.devices.apple_google.is_some()
+    }
+
+    /// Outlook needs the PRF and one way to import it: the `.cmd` or the `.reg`.
+    fn has_outlook(&self) -> bool {
+        self.devices.outlook_prf.is_some()
+            && (self.devices.outlook_cmd.is_some() || self.devices.outlook_reg.is_some())
+    }
+
+    fn has_thunderbird(&self) -> bool {
+        self.devices.thunderbird.is_some()
+    }
+}
+
+/// The per-user files a guide can point to, by device: `Some(file name)` when the run produces
+/// that format.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Devices {
+    pub thunderbird: Option<String>,
+    pub apple: Option<String>,
+    pub apple_google: Option<String>,
+    pub outlook_prf: Option<String>,
+    pub outlook_reg: Option<String>,
+    pub outlook_cmd: Option<String>,
+    /// The absolute folder the `.reg` expects the PRF in (known once the Outlook formats exist).
+    pub outlook_import_dir: Option<String>,
+}
+
+impl Devices {
+    /// The files of `account` for the formats in `ctx`.
+    pub fn for_account(ctx: &Context<'_>, account: &Account) -> Devices {
+        let mut devices = Devices::default();
+        for &format in &ctx.formats {
+            let file = Some(format.file_name(account));
+            match format {
+                Format::Thunderbird => devices.thunderbird = file,
+                Format::Apple => devices.apple = file,
+                Format::AppleGoogle => devices.apple_google = file,
+                Format::OutlookPrf => devices.outlook_prf = file,
+                Format::OutlookReg => devices.outlook_reg = file,
+                Format::OutlookCmd => devices.outlook_cmd = file,
+                Format::Guide => {}
+            }
+        }
+        if devices.outlook_reg.is_some() {
+            devices.outlook_import_dir = Some(super::outlook::import_dir(ctx).to_string());
+        }
+        devices
+    }
+}
+
+/// What a row of the settings table is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Preferred,
+    Alternative,
+    Outgoing,
+}
+
+/// One row of the settings table.
+struct SettingRow<'a> {
+    role: Role,
+    protocol: &'static str,
+    host: &'a str,
+    port: u16,
+    security: Security,
+    oauth: bool,
+    password: bool,
+}
+
+impl<'a> SettingRow<'a> {
+    fn security_label(&self) -> Option<&'static str> {
+        security_label(self.security)
+    }
+
+    fn new(role: Role, protocol: &'static str, server: &'a Server) -> Self {
+        SettingRow {
+            role,
+            protocol,
+            host: server.host.as_str(),
+            port: server.port.get(),
+            security: server.security,
+            oauth: server.auth.contains(AuthMethod::Oauth2),
+            password: server.auth.contains(AuthMethod::Password),
+        }
+    }
+}
+
+/// The protocol as users see it named.
+pub fn protocol_label(protocol: Protocol) -> &'static str {
+    match protocol {
+        Protocol::Pop3 => "POP3",
+        Protocol::Imap => "IMAP",
+    }
+}
+
+/// The security as mail clients name it; `None` for no encryption (each language names it).
+pub fn security_label(security: Security) -> Option<&'static str> {
+    match security {
+        Security::Tls => Some("SSL/TLS"),
+        Security::Starttls => Some("STARTTLS"),
+        Security::Plain => None,
+    }
+}
+
+/// Renders `account`'s guide, pointing to the files of the formats in `ctx`.
+pub fn render_for(ctx: &Context<'_>, account: &Account) -> Result<Vec<u8>, RenderError> {
+    render_with(ctx, account, Devices::for_account(ctx, account))
+}
+
+/// Renders `account`'s guide for the given device files.
+fn render_with(
+    ctx: &Context<'_>,
+    account: &Account,
+    devices: Devices,
+) -> Result<Vec<u8>, RenderError> {
+    let provider = ctx.provider;
+    let preferred = ctx.protocol;
+    let alternative = preferred.other();
+    let incoming = provider.incoming(preferred);
+    let template = GuideHtml {
+        address: account.address.as_str(),
+        name: account.name.as_ref().map(|n| n.as_str()),
+        provider,
+        guide: &provider.guide,
+        notices: &provider.notices,
+        preferred: protocol_label(preferred),
+        alternative: protocol_label(alternative),
+        settings: vec![
+            SettingRow::new(Role::Preferred, protocol_label(preferred), incoming),
+            SettingRow::new(
+                Role::Alternative,
+                protocol_label(alternative),
+                provider.incoming(alternative),
+            ),
+            SettingRow::new(Role::Outgoing, "SMTP", &provider.smtp),
+        ],
+        devices,
+        thunderbird_oauth: incoming.auth.iter().next() == Some(AuthMethod::Oauth2)
+            && provider.smtp.auth.iter().next() == Some(AuthMethod::Oauth2),
+        version: VERSION,
+    };
+    render_template(&template, "the personal guide (README.html)")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::account::Address;
+    use scraper::{Html, Selector};
+
+    fn account() -> Account {
+        Account {
+            address: Address::parse("taro@kyoto-u.ac.jp").unwrap(),
+            name: None,
+        }
+    }
+
+    fn page(devices: Devices) -> Html {
+        let provider = Provider::kumail();
+        let ctx = Context::new(&provider, None);
+        let bytes = render_with(&ctx, &account(), devices).unwrap();
+        let html = Html::parse_document(std::str::from_utf8(&bytes).unwrap());
+        assert!(html.errors.is_empty(), "{:?}", html.errors);
+        html
+    }
+
+    fn ids(html: &Html) -> Vec<String> {
+        html.select(&Selector::parse("h2[id]").unwrap())
+            .map(|h| h.value().id().unwrap().to_string())
+            .collect()
+    }
+
+    fn hrefs(html: &Html) -> Vec<String> {
+        html.select(&Selector::parse("a[href]").unwrap())
+            .map(|a| a.value().attr("href").unwrap().to_string())
+            .collect()
+    }
+
+    fn all_devices() -> Devices {
+        Devices {
+            thunderbird: Some("config-v1.1.xml".into()),
+            apple: Some("taro@kyoto-u.ac.jp.mobileconfig".into()),
+            apple_google: Some("taro@kyoto-u.ac.jp-google.mobileconfig".into()),
+            outlook_prf: Some("taro@kyoto-u.ac.jp.prf".into()),
+            outlook_reg: Some("taro@kyoto-u.ac.jp.reg".into()),
+            outlook_cmd: Some("taro@kyoto-u.ac.jp-outlook.cmd".into()),
+            outlook_import_dir: Some(r"C:\Users\Public\Documents\KUMail".into()),
+        }
+    }
+
+    #[test]
+    fn the_formats_of_the_run_decide_the_devices() {
+        let provider = Provider::kumail();
+        let mut ctx = Context::new(&provider, None);
+        let d = Devices::for_account(&ctx, &account());
+        assert_eq!(d.thunderbird.as_deref(), Some("config-v1.1.xml"));
+        assert_eq!(d.apple.as_deref(), Some("taro@kyoto-u.ac.jp.mobileconfig"));
+        assert_eq!(d.apple_google, None, "the Google profile is opt-in");
+        assert_eq!(d.outlook_prf.as_deref(), Some("taro@kyoto-u.ac.jp.prf"));
+        assert_eq!(d.outlook_reg.as_deref(), Some("taro@kyoto-u.ac.jp.reg"));
+        assert_eq!(
+            d.outlook_cmd.as_deref(),
+            Some("taro@kyoto-u.ac.jp-outlook.cmd")
+        );
+        assert_eq!(
+            d.outlook_import_dir.as_deref(),
+            Some(r"C:\Users\Public\Documents\KUMail")
+        );
+        ctx.formats.push(Format::AppleGoogle);
+        let d = Devices::for_account(&ctx, &account());
+        assert_eq!(
+            d.apple_google.as_deref(),
+            Some("taro@kyoto-u.ac.jp-google.mobileconfig")
+        );
+        ctx.formats = vec![Format::Guide];
+        assert_eq!(Devices::for_account(&ctx, &account()), Devices::default());
+    }
+
+    #[test]
+    fn every_device_section_appears_when_its_files_exist() {
+        let html = page(all_devices());
+        let ids = ids(&html);
+        for lang in ["ja", "en"] {
+            for device in ["files", "password", "mac", "ios", "outlook", "thunderbird"] {
+                let id = format!("{lang}-{device}");
+                assert!(ids.contains(&id), "{id} missing from {ids:?}");
+            }
+        }
+        let hrefs = hrefs(&html);
+        for file in [
+            "taro@kyoto-u.ac.jp.mobileconfig",
+            "taro@kyoto-u.ac.jp-google.mobileconfig",
+            "taro@kyoto-u.ac.jp.prf",
+            "taro@kyoto-u.ac.jp.reg",
+            "taro@kyoto-u.ac.jp-outlook.cmd",
+            "config-v1.1.xml",
+        ] {
+            assert!(hrefs.iter().any(|h| h == file), "no link to {file}");
+        }
+        let text: String = html.root_element().text().collect();
+        for words in [
+            "「プライバシーとセキュリティ」>「プロファイル」",
+            "Privacy & Security > Profiles",
+            "「設定」>「一般」>「VPNとデバイス管理」",
+            "Settings > General > VPN & Device Management",
+            r"C:\Users\Public\Documents\KUMail",
+            "Mac では何もしません",
+            "does nothing on a Mac",
+            "classic Outlook",
+        ] {
+            assert!(text.contains(words), "{words:?} missing");
+        }
+    }
+
+    #[test]
+    fn missing_devices_leave_no_section() {
+        let html = page(Devices::default());
+        let ids = ids(&html);
+        for gone in ["ja-mac", "ja-ios", "ja-outlook", "ja-thunderbird", "en-mac"] {
+            assert!(!ids.iter().any(|i| i == gone), "{gone} without its file");
+        }
+        assert!(ids.iter().any(|i| i == "ja-settings"));
+        // The Google profile alone gets the iPhone section, without the Mac.
+        let html = page(Devices {
+            apple_google: Some("g.mobileconfig".into()),
+            ..Devices::default()
+        });
+        let ids = self::ids(&html);
+        assert!(ids.iter().any(|i| i == "en-ios") && !ids.iter().any(|i| i == "en-mac"));
+        // Outlook needs the PRF and a way to import it.
+        let html = page(Devices {
+            outlook_prf: Some("a.prf".into()),
+            ..Devices::default()
+        });
+        assert!(!self::ids(&html).iter().any(|i| i == "ja-outlook"));
+    }
+}
