@@ -159,6 +159,7 @@ fn bundle(args: BundleArgs) -> Result<(), Error> {
     set_outlook(&mut ctx, &args.outlook);
     // Every account must render before the zip is started: report them all, write nothing.
     let mut problems: Vec<String> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     for (account, line) in roster.accounts.iter().zip(&roster.lines) {
         if let Err(e) = ctx.check(account) {
             let path = args.roster.roster.display();
@@ -166,7 +167,8 @@ fn bundle(args: BundleArgs) -> Result<(), Error> {
                 Some(_) => format!("{path}:{line}: {e}"),
                 None => format!("{path}: {e}"),
             };
-            if !problems.contains(&message) {
+            // A provider problem is the same for every account: say it once.
+            if seen.insert(message.clone()) {
                 problems.push(message);
             }
         }
