@@ -20,7 +20,9 @@ const LEVEL: u32 = 6;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
-    let path = args.next().ok_or("usage: deflate_floor BUNDLE.zip [REPEATS]")?;
+    let path = args
+        .next()
+        .ok_or("usage: deflate_floor BUNDLE.zip [REPEATS]")?;
     let repeats: usize = args.next().map_or(Ok(5), |s| s.parse())?;
 
     // Untimed: every file's uncompressed bytes, in memory.
