@@ -7,6 +7,7 @@
 #      VMs), DWARF call graphs (the release profile keeps line tables), summarised into buckets
 #      by bench/perf_summary.py.
 # Heap: valgrind massif on N=10,000 (or N if smaller), peak heap and its biggest allocation sites.
+# RSS: peak RSS by N, with glibc's default malloc and with its mmap threshold pinned.
 # Output: target/bench/profile-N.txt (printed too).
 set -euo pipefail
 
@@ -27,7 +28,10 @@ if command -v perf >/dev/null && perf record -o /dev/null -e cpu-clock true 2>/d
         > "$WORK/perf-self.txt"
     perf report -i "$WORK/perf.data" --children --sort symbol -g none --stdio 2>/dev/null \
         > "$WORK/perf-children.txt"
-    python3 bench/perf_summary.py "$WORK/perf-self.txt" "$WORK/perf-children.txt" | tee -a "$OUT"
+    perf report -i "$WORK/perf.data" --no-children --sort pid,symbol -g none --stdio 2>/dev/null \
+        > "$WORK/perf-pid.txt"
+    python3 bench/perf_summary.py "$WORK/perf-self.txt" "$WORK/perf-children.txt" \
+        "$WORK/perf-pid.txt" | tee -a "$OUT"
 else
     echo "perf is not usable here (apt-get install linux-perf); CPU profile skipped" | tee -a "$OUT"
 fi
@@ -65,7 +69,13 @@ if command -v valgrind >/dev/null; then
     {
         echo
         echo "== heap (valgrind massif, N=$M): peak snapshot =="
-        ms_print "$WORK/massif.out" | awk '/^ +n +time/ {hdr++} hdr {print}' | sed -n '1,60p'
+        # The peak snapshot's total, then its biggest allocation sites in mailconf's and zip's code.
+        ms_print "$WORK/massif.out" 2>/dev/null > "$WORK/massif.txt"
+        peak=$(grep -o '[0-9]* (peak)' "$WORK/massif.txt" | grep -o '^[0-9]*')
+        awk -v p="$peak" '$1 == p && $2 ~ /^[0-9,]+$/ {print "peak snapshot " p ": total " $3 " B"}' "$WORK/massif.txt"
+        awk -v p="$peak" '$1 == p && $2 ~ /^[0-9,]+$/ {f=1; next} f && /^ +[0-9]+ +[0-9,]+ +[0-9,]+/ {f=0} f' "$WORK/massif.txt" \
+            | grep -E -- '->[0-9.]+% \([0-9,]+B\) 0x[0-9A-F]+: (mailconf::(bundle|roster|account)|zip::write::<impl zip::write::zip_writer::ZipWriter<W>>::(raw_copy_file|start_file)|indexmap::map)' \
+            | sed -E 's/^[| ]*->//' | cut -c1-140 | sort -u | sort -rn | head -20
     } | tee -a "$OUT"
 else
     echo "valgrind missing: heap profile skipped" | tee -a "$OUT"
