@@ -75,7 +75,7 @@ if command -v valgrind >/dev/null; then
         awk -v p="$peak" '$1 == p && $2 ~ /^[0-9,]+$/ {print "peak snapshot " p ": total " $3 " B"}' "$WORK/massif.txt"
         awk -v p="$peak" '$1 == p && $2 ~ /^[0-9,]+$/ {f=1; next} f && /^ +[0-9]+ +[0-9,]+ +[0-9,]+/ {f=0} f' "$WORK/massif.txt" \
             | grep -E -- '->[0-9.]+% \([0-9,]+B\) 0x[0-9A-F]+: (mailconf::(bundle|roster|account)|zip::write::<impl zip::write::zip_writer::ZipWriter<W>>::(raw_copy_file|start_file)|indexmap::map)' \
-            | sed -E 's/^[| ]*->//' | cut -c1-140 | sort -u | sort -rn | head -20
+            | sed -E 's/^[| ]*->//' | cut -c1-140 | sort -u | sort -rn | head -20 || true
     } | tee -a "$OUT"
 else
     echo "valgrind missing: heap profile skipped" | tee -a "$OUT"
