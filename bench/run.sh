@@ -26,7 +26,8 @@ if [[ ! -x "$VENV/bin/python" ]] || ! "$VENV/bin/python" -c 'import automx2' 2>/
         python3 -m venv "$VENV"
     fi
     "$VENV/bin/pip" install --quiet --upgrade pip
-    "$VENV/bin/pip" install --quiet automx2
+    # Pinned: automx2_peer.py uses its generator classes, which are not a public API.
+    "$VENV/bin/pip" install --quiet "automx2==2026.2"
 fi
 
 exec python3 bench/bench.py "$@"
