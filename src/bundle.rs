@@ -10,6 +10,7 @@
 
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::sync_channel;
 use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
@@ -20,12 +21,13 @@ use crate::output::{OutputError, PendingFile};
 use crate::render::{Context, RenderError, index, publish};
 use crate::zipstream::{Compressed, DosTime, ZipStream};
 
-/// Users rendered per batch: bounds memory while keeping every core busy.
-const CHUNK: usize = 256;
+/// Users rendered per batch: bounds memory (a batch of 64 is about 3 MB of files) while keeping
+/// every core busy.
+const CHUNK: usize = 64;
 /// Rosters at least this long get a progress bar (on a terminal, without `--quiet`).
 const PROGRESS_MIN_USERS: usize = 500;
-/// Deflate level of every entry.
-const LEVEL: u32 = 6;
+/// Deflate level of every entry unless `--compression-level` says otherwise.
+pub const DEFAULT_LEVEL: u32 = 6;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BundleError {
@@ -40,7 +42,7 @@ pub enum BundleError {
 }
 
 /// Choices for one bundle run.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct BundleOptions {
     /// Replace an existing zip.
     pub force: bool,
@@ -48,6 +50,19 @@ pub struct BundleOptions {
     pub progress: bool,
     /// Timestamp of every entry.
     pub timestamp: DosTime,
+    /// Deflate level, 0 (store) to 9.
+    pub level: u32,
+}
+
+impl Default for BundleOptions {
+    fn default() -> Self {
+        BundleOptions {
+            force: false,
+            progress: false,
+            timestamp: DosTime::default(),
+            level: DEFAULT_LEVEL,
+        }
+    }
 }
 
 /// What a bundle run wrote.
@@ -150,15 +165,18 @@ pub fn write_zip<W: Write>(
             minute: minute as u8,
         }
     });
-    let index = index::render(ctx, &sorted, &publish_paths, generated)?;
-    zip.add(&Compressed::new(
-        format!("{stem}/{}", index::FILE_NAME),
-        &index,
-        LEVEL,
-    ))?;
+    // The index has a row per user: streamed through a temporary file, never whole in memory.
+    let mut page = BufWriter::new(tempfile::tempfile()?);
+    index::write(ctx, &sorted, &publish_paths, generated, &mut page)?;
+    let mut page = page.into_inner().map_err(|e| e.into_error())?;
+    zip.add_file(
+        &format!("{stem}/{}", index::FILE_NAME),
+        &mut page,
+        options.level,
+    )?;
     for file in publish_files {
         let name = format!("{stem}/publish/{}", file.path);
-        zip.add(&Compressed::new(name, &file.bytes, LEVEL))?;
+        zip.add(&Compressed::new(name, &file.bytes, options.level))?;
     }
 
     // The manifest grows with the roster: spool it to a temporary file.
@@ -170,21 +188,36 @@ pub fn write_zip<W: Write>(
         .map_err(csv_error)?;
     let progress = (options.progress && sorted.len() >= PROGRESS_MIN_USERS)
         .then(|| progress_bar(sorted.len()));
-    for chunk in sorted.chunks(CHUNK) {
-        let rendered: Vec<UserEntries> = chunk
-            .par_iter()
-            .map(|account| render_user(ctx, account, stem))
-            .collect::<Result<_, _>>()?;
-        for user in rendered {
-            for (entry, row) in user.entries.iter().zip(&user.rows) {
-                zip.add(entry)?;
-                manifest.write_record(row).map_err(csv_error)?;
+    // Render and compress the next batch while this thread writes the previous one.
+    let (batches, received) = sync_channel::<Result<Vec<UserEntries>, Failure>>(2);
+    std::thread::scope(|scope| -> Result<(), Failure> {
+        let sorted = &sorted;
+        scope.spawn(move || {
+            for chunk in sorted.chunks(CHUNK) {
+                let batch: Result<Vec<UserEntries>, Failure> = chunk
+                    .par_iter()
+                    .map(|account| render_user(ctx, account, stem, options.level))
+                    .collect();
+                let failed = batch.is_err();
+                // The writer hung up (it failed): stop rendering.
+                if batches.send(batch).is_err() || failed {
+                    break;
+                }
             }
-            if let Some(bar) = &progress {
-                bar.inc(1);
+        });
+        for batch in received {
+            for user in batch? {
+                for (entry, row) in user.entries.iter().zip(&user.rows) {
+                    zip.add(entry)?;
+                    manifest.write_record(row).map_err(csv_error)?;
+                }
+                if let Some(bar) = &progress {
+                    bar.inc(1);
+                }
             }
         }
-    }
+        Ok(())
+    })?;
     if let Some(bar) = progress {
         bar.finish_and_clear();
     }
@@ -193,7 +226,11 @@ pub fn write_zip<W: Write>(
         .map_err(|e| io::Error::other(e.to_string()))?
         .into_inner()
         .map_err(|e| e.into_error())?;
-    zip.add_file(&format!("{stem}/manifest.csv"), &mut manifest, LEVEL)?;
+    zip.add_file(
+        &format!("{stem}/manifest.csv"),
+        &mut manifest,
+        options.level,
+    )?;
     let files = zip.entries();
     zip.finish()?.flush()?;
     Ok(files)
@@ -222,7 +259,12 @@ struct UserEntries {
     rows: Vec<[String; 4]>,
 }
 
-fn render_user(ctx: &Context<'_>, account: &Account, stem: &str) -> Result<UserEntries, Failure> {
+fn render_user(
+    ctx: &Context<'_>,
+    account: &Account,
+    stem: &str,
+    level: u32,
+) -> Result<UserEntries, Failure> {
     let mut files = ctx.user_files(account)?;
     files.sort_by(|a, b| a.path.cmp(&b.path));
     let mut entries = Vec::with_capacity(files.len());
@@ -242,14 +284,20 @@ fn render_user(ctx: &Context<'_>, account: &Account, stem: &str) -> Result<UserE
         entries.push(Compressed::new(
             format!("{stem}/{path}"),
             &file.bytes,
-            LEVEL,
+            level,
         ));
     }
     Ok(UserEntries { entries, rows })
 }
 
 fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for &b in bytes {
+        out.push(DIGITS[usize::from(b >> 4)] as char);
+        out.push(DIGITS[usize::from(b & 0xF)] as char);
+    }
+    out
 }
 
 /// The entries' timestamp: `SOURCE_DATE_EPOCH` when set, else 1980-01-01 00:00 (the zip epoch).

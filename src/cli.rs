@@ -117,12 +117,16 @@ pub struct BundleArgs {
     /// Replace OUT.zip if it exists
     #[arg(long)]
     pub force: bool,
-    /// Leave out invalid rows (listed on stderr) instead of refusing the roster
+    /// Leave out invalid rows (listed on stderr) instead of refusing the roster; this includes
+    /// names a chosen format cannot carry (e.g. in a CP932 PRF)
     #[arg(long)]
     pub skip_invalid: bool,
     /// No progress bar and no summary
     #[arg(short, long)]
     pub quiet: bool,
+    /// Deflate level of the zip's entries: 0 (store, fastest) to 9 (smallest)
+    #[arg(long, value_name = "0-9", default_value_t = 6, value_parser = clap::value_parser!(u32).range(0..=9))]
+    pub compression_level: u32,
     /// Which files to produce per user, comma-separated [default: all]
     #[arg(long, value_enum, value_delimiter = ',', value_name = "FORMATS")]
     pub formats: Vec<FormatGroup>,

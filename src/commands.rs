@@ -50,6 +50,8 @@ pub enum Error {
         s = if problems.len() == 1 { "" } else { "s" }
     )]
     Unrenderable { problems: Vec<String> },
+    #[error("no person is left once the rows that cannot be made are skipped; nothing was written")]
+    NothingLeft,
     #[error("{0}; nothing was written")]
     Sign(#[from] SignError),
     #[error("--sign-chain needs a signer: add --sign-cert and --sign-key, or --sign-p12")]
@@ -157,15 +159,22 @@ fn bundle(args: BundleArgs) -> Result<(), Error> {
         ctx.select(&args.formats);
     }
     set_outlook(&mut ctx, &args.outlook);
-    // Every account must render before the zip is started: report them all, write nothing.
+    // Every account must render before the zip is started: report them all, write nothing
+    // (or, with --skip-invalid, leave out the people whose files cannot be made).
+    let roster_path = args.roster.roster.display().to_string();
     let mut problems: Vec<String> = Vec::new();
     let mut seen = std::collections::HashSet::new();
-    for (account, line) in roster.accounts.iter().zip(&roster.lines) {
+    let mut keep = vec![true; roster.accounts.len()];
+    for (i, (account, line)) in roster.accounts.iter().zip(&roster.lines).enumerate() {
         if let Err(e) = ctx.check(account) {
-            let path = args.roster.roster.display();
             let message = match e.address() {
-                Some(_) => format!("{path}:{line}: {e}"),
-                None => format!("{path}: {e}"),
+                Some(_) if args.skip_invalid => {
+                    eprintln!("{roster_path}:{line}: skipped: {e}");
+                    keep[i] = false;
+                    continue;
+                }
+                Some(_) => format!("{roster_path}:{line}: {e}"),
+                None => format!("{roster_path}: {e}"),
             };
             // A provider problem is the same for every account: say it once.
             if seen.insert(message.clone()) {
@@ -176,21 +185,36 @@ fn bundle(args: BundleArgs) -> Result<(), Error> {
     if !problems.is_empty() {
         return Err(Error::Unrenderable { problems });
     }
+    let skipped = roster.skipped.len() + keep.iter().filter(|k| !**k).count();
+    let accounts: Vec<Account> = if skipped > roster.skipped.len() {
+        let mut keep = keep.into_iter();
+        roster
+            .accounts
+            .into_iter()
+            .filter(|_| keep.next().unwrap_or(true))
+            .collect()
+    } else {
+        roster.accounts
+    };
+    if accounts.is_empty() {
+        return Err(Error::NothingLeft);
+    }
     let options = BundleOptions {
         force: args.force,
         progress: !args.quiet && std::io::stderr().is_terminal(),
         timestamp: bundle::timestamp_from_env(),
+        level: args.compression_level,
     };
-    let summary = bundle::write(&ctx, &roster.accounts, &target, &options)?;
+    let summary = bundle::write(&ctx, &accounts, &target, &options)?;
     if !args.quiet {
         eprintln!(
             "mailconf: wrote {}: {}{}, {} files, {} in {:.2} s",
             target.display(),
             plural(summary.users, "user", "users"),
-            if roster.skipped.is_empty() {
+            if skipped == 0 {
                 String::new()
             } else {
-                format!(" ({} skipped)", plural(roster.skipped.len(), "row", "rows"))
+                format!(" ({} skipped)", plural(skipped, "row", "rows"))
             },
             summary.files,
             human_size(summary.bytes),

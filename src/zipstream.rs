@@ -11,8 +11,10 @@
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 
-use flate2::Compression;
+use std::cell::RefCell;
+
 use flate2::write::DeflateEncoder;
+use flate2::{Compress, Compression, FlushCompress, Status};
 
 /// Bit 11 of the general-purpose flags: the name is UTF-8 (APPNOTE 4.4.4).
 const FLAG_UTF8: u16 = 1 << 11;
@@ -95,15 +97,12 @@ pub struct Compressed {
 impl Compressed {
     /// Deflates `data` at `level` (stored instead when deflate would not make it smaller).
     pub fn new(name: String, data: &[u8], level: u32) -> Compressed {
-        let mut encoder = DeflateEncoder::new(
-            Vec::with_capacity(data.len() / 2 + 64),
-            Compression::new(level),
-        );
-        encoder
-            .write_all(data)
-            .expect("deflating into memory cannot fail");
-        let deflated = encoder.finish().expect("deflating into memory cannot fail");
-        let (method, data_out) = if deflated.len() < data.len() {
+        let deflated = if level == 0 {
+            Vec::new()
+        } else {
+            deflate(data, level)
+        };
+        let (method, data_out) = if level > 0 && deflated.len() < data.len() {
             (METHOD_DEFLATED, deflated)
         } else {
             (METHOD_STORED, data.to_vec())
@@ -124,6 +123,36 @@ impl Compressed {
     pub fn compressed_len(&self) -> usize {
         self.data.len()
     }
+}
+
+thread_local! {
+    /// One raw-deflate compressor per thread, reset between entries: a fresh one per entry costs
+    /// more than compressing a small file (the profile showed its allocation and clearing).
+    static DEFLATER: RefCell<Option<(u32, Compress)>> = const { RefCell::new(None) };
+}
+
+/// Raw deflate of `data` at `level`, with this thread's compressor.
+fn deflate(data: &[u8], level: u32) -> Vec<u8> {
+    DEFLATER.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        if !matches!(&*slot, Some((l, _)) if *l == level) {
+            *slot = Some((level, Compress::new(Compression::new(level), false)));
+        }
+        let (_, compress) = slot.as_mut().expect("set just above");
+        compress.reset();
+        let mut out = Vec::with_capacity(data.len() / 2 + 64);
+        loop {
+            let consumed = compress.total_in() as usize;
+            let status = compress
+                .compress_vec(&data[consumed..], &mut out, FlushCompress::Finish)
+                .expect("deflating into memory cannot fail");
+            if status == Status::StreamEnd {
+                break;
+            }
+            out.reserve(out.capacity().max(64));
+        }
+        out
+    })
 }
 
 /// What a local header and a central record say about an entry.

@@ -602,3 +602,71 @@ fn interrupted_bundle_leaves_no_partial_zip() {
         "nothing but the roster is left"
     );
 }
+
+#[test]
+fn compression_level_is_chosen_and_checked() {
+    let dir = tempdir();
+    let stored = bundle_bytes(
+        &example(),
+        &dir.path().join("stored.zip"),
+        &["--quiet", "--compression-level", "0"],
+    );
+    let deflated = bundle_bytes(&example(), &dir.path().join("deflated.zip"), &["--quiet"]);
+    assert!(stored.len() > deflated.len() * 2, "level 0 stores");
+    // Same files either way.
+    assert_eq!(
+        zip_entries(&stored)
+            .into_iter()
+            .map(|(n, b)| (n.replacen("stored/", "", 1), b))
+            .collect::<Vec<_>>(),
+        zip_entries(&deflated)
+            .into_iter()
+            .map(|(n, b)| (n.replacen("deflated/", "", 1), b))
+            .collect::<Vec<_>>()
+    );
+    mailconf()
+        .arg("bundle")
+        .arg(example())
+        .args(["--compression-level", "10", "-o"])
+        .arg(dir.path().join("x.zip"))
+        .assert()
+        .code(2);
+}
+
+#[test]
+fn skip_invalid_also_leaves_out_names_a_format_cannot_carry() {
+    let dir = tempdir();
+    let roster = write(
+        dir.path(),
+        "dept.csv",
+        "email,name\na@kyoto-u.ac.jp,山田\nb@kyoto-u.ac.jp,波〜線\nc@kyoto-u.ac.jp,😀\n".as_bytes(),
+    );
+    let out = dir.path().join("dept.zip");
+    mailconf()
+        .arg("bundle")
+        .arg(&roster)
+        .args(["--prf-encoding", "cp932", "--skip-invalid", "-o"])
+        .arg(&out)
+        .assert()
+        .success()
+        .stderr(predicate::str::contains(format!(
+            "{}:3: skipped: ",
+            roster.display()
+        )))
+        .stderr(predicate::str::contains(format!(
+            "{}:4: skipped: ",
+            roster.display()
+        )))
+        .stderr(predicate::str::contains("1 user (2 rows skipped)"));
+    let names: Vec<String> = zip_entries(&std::fs::read(&out).unwrap())
+        .into_iter()
+        .map(|(n, _)| n)
+        .filter(|n| n.starts_with("dept/users/"))
+        .collect();
+    assert!(
+        names
+            .iter()
+            .all(|n| n.starts_with("dept/users/a@kyoto-u.ac.jp/")),
+        "{names:?}"
+    );
+}

@@ -5,7 +5,7 @@
 
 use askama::Template;
 
-use super::{Context, Format, RenderError, guide, publish, render_template};
+use super::{Context, Format, RenderError, guide, publish};
 use crate::account::Account;
 use crate::provider::Provider;
 
@@ -16,7 +16,11 @@ pub const FILE_NAME: &str = "index.html";
 #[template(path = "bundle/index.html")]
 struct IndexHtml<'a> {
     provider: &'a Provider,
-    users: Vec<IndexUser<'a>>,
+    /// Every user, sorted by address; each row is built as it is written ([`IndexHtml::row`]),
+    /// so the page streams out without a copy of the department in memory.
+    accounts: &'a [&'a Account],
+    /// The per-user formats other than the guide, in link order.
+    others: Vec<Format>,
     /// The guide's file name, when the run makes guides.
     guide: Option<String>,
     publish: Vec<PublishRow>,
@@ -104,6 +108,19 @@ pub fn render(
     publish_paths: &[&str],
     generated: Option<Generated>,
 ) -> Result<Vec<u8>, RenderError> {
+    let mut out = Vec::new();
+    write(ctx, sorted, publish_paths, generated, &mut out)?;
+    Ok(out)
+}
+
+/// Writes the index (see [`render`]) into `out` as it renders.
+pub fn write(
+    ctx: &Context<'_>,
+    sorted: &[&Account],
+    publish_paths: &[&str],
+    generated: Option<Generated>,
+    out: &mut dyn std::io::Write,
+) -> Result<(), RenderError> {
     let guide = ctx
         .formats
         .contains(&Format::Guide)
@@ -114,24 +131,10 @@ pub fn render(
         .copied()
         .filter(|f| *f != Format::Guide)
         .collect();
-    let users = sorted
-        .iter()
-        .map(|a| IndexUser {
-            name: a.name.as_ref().map_or("", |n| n.as_str()),
-            address: a.address.as_str(),
-            files: others
-                .iter()
-                .map(|f| {
-                    let file = f.file_name(a);
-                    let label = label(&file, a.address.as_str());
-                    (file, label)
-                })
-                .collect(),
-        })
-        .collect();
     let template = IndexHtml {
         provider: ctx.provider,
-        users,
+        accounts: sorted,
+        others,
         guide,
         publish: publish_paths
             .iter()
@@ -149,5 +152,29 @@ pub fn render(
         version: guide::VERSION,
         preferred: guide::protocol_label(ctx.protocol),
     };
-    render_template(&template, "the bundle's index.html")
+    template
+        .write_into(out)
+        .map_err(|source| RenderError::Write {
+            what: "the bundle's index.html",
+            source,
+        })
+}
+
+impl<'a> IndexHtml<'a> {
+    /// One row of the users table.
+    fn row(&self, a: &'a Account) -> IndexUser<'a> {
+        IndexUser {
+            name: a.name.as_ref().map_or("", |n| n.as_str()),
+            address: a.address.as_str(),
+            files: self
+                .others
+                .iter()
+                .map(|f| {
+                    let file = f.file_name(a);
+                    let label = label(&file, a.address.as_str());
+                    (file, label)
+                })
+                .collect(),
+        }
+    }
 }

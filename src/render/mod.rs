@@ -30,6 +30,11 @@ pub enum RenderError {
         what: &'static str,
         source: askama::Error,
     },
+    #[error("writing {what} failed: {source}")]
+    Write {
+        what: &'static str,
+        source: std::io::Error,
+    },
     #[error(transparent)]
     Outlook(#[from] outlook::OutlookError),
     #[error(transparent)]
@@ -41,7 +46,7 @@ impl RenderError {
     pub fn address(&self) -> Option<&crate::account::Address> {
         match self {
             RenderError::Outlook(e) => e.address(),
-            RenderError::Template { .. } | RenderError::Sign(_) => None,
+            RenderError::Template { .. } | RenderError::Write { .. } | RenderError::Sign(_) => None,
         }
     }
 }
