@@ -49,7 +49,9 @@ HOSTILE = [
     "a=b&c=d",
     "\u3000全角　スペース\u3000",
     "Ünïcödé Çàfé — ‘quotes’",
-    "%EMAILADDRESS% ${HOME} $(id)",
+    # One '%' only: a name with text between two '%' signs is refused for Outlook's PRF (it may
+    # expand it as a variable), and the benchmark measures rosters that bundle in full.
+    "100% ${HOME} $(id) EMAILADDRESS",
 ]
 
 
