@@ -9,6 +9,10 @@
 //! [`Signer::load`] reads and checks everything once per run (key parses, key belongs to the
 //! certificate, every certificate valid now); [`Signer::sign`] then does only the per-profile
 //! work: one SHA-256, one RSA signature, one DER encoding.
+//!
+//! The `rsa` crate parses and checks the key; the per-profile signature is made by `ring`
+//! (assembly Montgomery multiplication), whose key is built once in [`Signer::load`]. PKCS#1 v1.5
+//! is deterministic, so the bytes are the same whichever library computes the signature.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -22,10 +26,10 @@ use cms::signed_data::{
 use der::asn1::{ObjectIdentifier, OctetString, SetOfVec};
 use der::oid::db::{rfc5911, rfc5912};
 use der::{Any, Decode, Encode, Tag};
-use rsa::pkcs1::DecodeRsaPrivateKey;
-use rsa::pkcs1v15::SigningKey;
+use ring::rand::SystemRandom;
+use ring::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
+use rsa::pkcs1::{DecodeRsaPrivateKey, EncodeRsaPrivateKey};
 use rsa::pkcs8::{DecodePrivateKey, DecodePublicKey};
-use rsa::signature::{SignatureEncoding, Signer as _};
 use rsa::traits::PublicKeyParts;
 use rsa::{PrivateKey, PublicKey};
 use sha2::{Digest, Sha256};
@@ -80,6 +84,15 @@ pub enum SignError {
     #[error("{}: the key has {bits} bits; use an RSA key of at least {MIN_RSA_BITS} bits", path.display())]
     WeakKey { path: PathBuf, bits: usize },
     #[error(
+        "{}: this RSA key ({bits} bits) cannot be used for signing: {reason}; use an RSA key of 2048 to 4096 bits with the usual public exponent 65537",
+        path.display()
+    )]
+    UnsupportedKey {
+        path: PathBuf,
+        bits: usize,
+        reason: String,
+    },
+    #[error(
         "{}: the certificate's key is not an RSA key ({detail}); mailconf signs with RSA only",
         path.display()
     )]
@@ -126,7 +139,10 @@ pub enum SignError {
 
 /// A loaded and checked signing identity, shared by every worker thread.
 pub struct Signer {
-    key: SigningKey<Sha256>,
+    /// The private key in ring's form, built once; every profile's signature uses it.
+    key: RsaKeyPair,
+    /// ring blinds the private-key operation with it; the signature itself is deterministic.
+    rng: SystemRandom,
     subject: String,
     /// DER certificates to embed: the signer's first, then its chain without self-signed roots.
     certificates: CertificateSet,
@@ -239,6 +255,7 @@ impl Signer {
         for (path, c) in &chain {
             check_validity(path, c, now)?;
         }
+        let key = ring_key(&private, key_path, bits)?;
         let sid = SignerIdentifier::IssuerAndSerialNumber(IssuerAndSerialNumber {
             issuer: cert.tbs_certificate().issuer().clone(),
             serial_number: cert.tbs_certificate().serial_number().clone(),
@@ -254,7 +271,8 @@ impl Signer {
             }
         }
         Ok(Signer {
-            key: SigningKey::<Sha256>::new(private),
+            key,
+            rng: SystemRandom::new(),
             subject,
             certificates,
             sid,
@@ -293,14 +311,17 @@ impl Signer {
         .map_err(|e| fail(&e))?;
         // The signature covers the DER of the attributes as a SET OF (RFC 5652, 5.4).
         let to_sign = signed_attrs.to_der().map_err(|e| fail(&e))?;
-        let signature = self.key.try_sign(&to_sign).map_err(|e| fail(&e))?;
+        let mut signature = vec![0; self.key.public().modulus_len()];
+        self.key
+            .sign(&RSA_PKCS1_SHA256, &self.rng, &to_sign, &mut signature)
+            .map_err(|_| fail(&"the RSA private-key operation failed"))?;
         let signer_info = SignerInfo {
             version: CmsVersion::V1,
             sid: self.sid.clone(),
             digest_alg: self.digest_algorithm.clone(),
             signed_attrs: Some(signed_attrs),
             signature_algorithm: self.signature_algorithm.clone(),
-            signature: OctetString::new(signature.to_vec()).map_err(|e| fail(&e))?,
+            signature: OctetString::new(signature).map_err(|e| fail(&e))?,
             unsigned_attrs: None,
         };
         let signed_data = SignedData {
@@ -322,6 +343,30 @@ impl Signer {
         .to_der()
         .map_err(|e| fail(&e))
     }
+}
+
+/// The private key as ring's `RsaKeyPair` (from its PKCS#1 DER). ring checks the key again and
+/// accepts only 2048 to 4096 bits, public exponent at least 65537, two primes: anything else is a
+/// clear [`SignError::UnsupportedKey`] at load time, before anything is written.
+fn ring_key(private: &PrivateKey, path: &Path, bits: usize) -> Result<RsaKeyPair, SignError> {
+    let unsupported = |reason: String| SignError::UnsupportedKey {
+        path: path.to_path_buf(),
+        bits,
+        reason,
+    };
+    let der = private
+        .to_pkcs1_der()
+        .map_err(|e| unsupported(e.to_string()))?;
+    let key = RsaKeyPair::from_der(der.as_bytes())
+        .map_err(|e| unsupported(format!("rejected by ring ({e})")))?;
+    if key.public().modulus_len() != private.size() {
+        return Err(unsupported(format!(
+            "ring reads a {}-byte modulus, not {}",
+            key.public().modulus_len(),
+            private.size()
+        )));
+    }
+    Ok(key)
 }
 
 fn attribute(oid: ObjectIdentifier, value: der::Result<Any>) -> der::Result<Attribute> {

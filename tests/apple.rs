@@ -698,6 +698,29 @@ fn signed_profile_verifies_and_embeds_the_profile_byte_for_byte() {
 }
 
 #[test]
+fn signature_is_byte_identical_to_the_rsa_crate() {
+    // Signer::sign uses ring; PKCS#1 v1.5 is deterministic, so the rsa crate's signature over
+    // the same signed attributes with the same key must be the very same bytes.
+    use rsa::signature::{SignatureEncoding, Signer as _};
+    let files = SignFiles::new();
+    let signer = Signer::load(&files.source("cert.pem", "key.pem")).unwrap();
+    let reference = SigningKey::<Sha256>::new(pki().signer_key.clone());
+    for content in [&b""[..], b"x", &[0xa5; 5000][..]] {
+        let signed = signer.sign(content).unwrap();
+        let sd: SignedData = ContentInfo::from_der(&signed)
+            .unwrap()
+            .content
+            .decode_as()
+            .unwrap();
+        let si = sd.signer_infos.0.iter().next().unwrap();
+        let attrs = si.signed_attrs.as_ref().unwrap().to_der().unwrap();
+        let expected = reference.try_sign(&attrs).unwrap().to_vec();
+        assert_eq!(si.signature.as_bytes(), expected.as_slice());
+        assert_eq!(verify_cms(&signed), content);
+    }
+}
+
+#[test]
 fn bad_signing_inputs_are_clear_errors() {
     let files = SignFiles::new();
     let err = |cert: &str, key: &str| Signer::load(&files.source(cert, key)).unwrap_err();
