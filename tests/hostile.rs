@@ -328,7 +328,17 @@ fn check_format(ctx: &Context<'_>, format: Format, account: &Account) -> Result<
     let bytes = match (checked, rendered) {
         (Ok(()), Ok(bytes)) => bytes,
         (Err(e), Err(_)) => {
-            // Only the PRF refuses a valid account, and only for what its format cannot carry.
+            // Only the PRF refuses a valid account, and only for what its format cannot carry,
+            // with a message of one short line that shows invisible characters as escapes.
+            let message = e.to_string();
+            prop_assert!(message.len() < 1000, "a {}-byte message", message.len());
+            prop_assert!(
+                !message
+                    .chars()
+                    .any(|c| c.is_control() || ('\u{202A}'..='\u{202E}').contains(&c)),
+                "{:?}",
+                message
+            );
             let name = account.display_name();
             match e {
                 RenderError::Outlook(OutlookError::Unencodable { ch, encoding, .. }) => {
@@ -742,6 +752,30 @@ proptest! {
                 }
             }
         }
+    }
+}
+
+#[test]
+fn a_refused_long_name_gives_a_short_visible_message() {
+    // Found by the fuzzer (`render`): the CP932 refusal quoted the whole name, 1 KB and more,
+    // and printed the offending character raw (U+202E reorders the terminal's line).
+    let provider = Provider::kumail();
+    let ctx = context(&provider, Protocol::Pop3, PrfEncoding::Cp932);
+    for name in [
+        "\u{202E}".repeat(256),
+        format!("{}%PATH%", "髙".repeat(240)),
+    ] {
+        let account = accept("a@kyoto-u.ac.jp", &name, &provider).unwrap();
+        let message = Format::OutlookPrf
+            .check(&ctx, &account)
+            .unwrap_err()
+            .to_string();
+        assert!(message.len() < 1000, "{} bytes: {message}", message.len());
+        assert!(!message.contains('\u{202E}'), "{message}");
+        assert!(
+            message.starts_with("a@kyoto-u.ac.jp: the name \""),
+            "{message}"
+        );
     }
 }
 
