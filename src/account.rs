@@ -42,7 +42,8 @@ impl Address {
             return Err(AddressError::Empty);
         }
         let lowered = trimmed.to_lowercase();
-        let shown = || trimmed.to_string();
+        // A refused cell is echoed in the message: bounded and with invisible characters shown.
+        let shown = || for_message(trimmed);
         let mut parts = lowered.split('@');
         let (Some(local), Some(domain), None) = (parts.next(), parts.next(), parts.next()) else {
             return Err(AddressError::NoAt(shown()));
@@ -174,6 +175,36 @@ impl Account {
     }
 }
 
+/// Longest piece of an input echoed in an error message, in characters.
+pub const MAX_SHOWN_CHARS: usize = 80;
+
+/// `text` as it may be echoed in an error message: control, bidirectional and invisible
+/// formatting characters written as `\u{…}` (so a cell cannot rewrite the terminal or reorder
+/// the message), and cut after [`MAX_SHOWN_CHARS`] characters (so a 10 MB cell gives a one-line
+/// message).
+pub fn for_message(text: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in text.chars().enumerate() {
+        if i == MAX_SHOWN_CHARS {
+            out.push_str(&format!("… ({} characters)", text.chars().count()));
+            break;
+        }
+        if c.is_control() || is_invisible_format(c) {
+            out.push_str(&format!("\\u{{{:04X}}}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Bidirectional controls, zero-width characters, line and paragraph separators, BOM.
+fn is_invisible_format(c: char) -> bool {
+    matches!(c,
+        '\u{061C}' | '\u{200B}'..='\u{200F}' | '\u{2028}'..='\u{202E}'
+        | '\u{2060}'..='\u{2069}' | '\u{FEFF}' | '\u{FFF9}'..='\u{FFFB}')
+}
+
 /// Trims white space, full-width spaces (U+3000) included.
 pub fn trim(raw: &str) -> &str {
     raw.trim_matches(|c: char| c.is_whitespace() || c == '\u{3000}' || c == '\u{FEFF}')
@@ -216,6 +247,19 @@ mod tests {
         }
         assert!(Address::parse(&format!("{}@kyoto-u.ac.jp", "a".repeat(65))).is_err());
         assert!(Address::parse(&format!("{}@kyoto-u.ac.jp", "a".repeat(64))).is_ok());
+    }
+
+    #[test]
+    fn refused_addresses_are_echoed_short_and_visible() {
+        let long = format!("{}@kyoto-u.ac.jp", "x/".repeat(5_000_000));
+        let message = Address::parse(&long).unwrap_err().to_string();
+        assert!(message.len() < 300, "{} bytes", message.len());
+        assert!(message.contains("(10000014 characters)"), "{message}");
+        let message = Address::parse("a\u{1b}[2J\u{202E}b@kyoto-u.ac.jp")
+            .unwrap_err()
+            .to_string();
+        assert!(message.contains(r"a\u{001B}[2J\u{202E}b@"), "{message}");
+        assert!(!message.contains('\u{1b}') && !message.contains('\u{202E}'));
     }
 
     #[test]

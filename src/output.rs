@@ -15,6 +15,12 @@ pub enum OutputError {
     Exists { path: PathBuf },
     #[error("{}: the folder to write into does not exist", path.display())]
     NoParent { path: PathBuf },
+    #[error(
+        "{}: is not a regular file (a device, pipe, link or folder); mailconf replaces only \
+         regular files, even with --force",
+        path.display()
+    )]
+    NotAFile { path: PathBuf },
     #[error("{}: {what}: {source}", path.display())]
     Io {
         path: PathBuf,
@@ -81,12 +87,22 @@ fn parent_of(target: &Path) -> Result<PathBuf, OutputError> {
 }
 
 /// Fails unless `target` may be written: its folder exists, and it does not exist or `force`.
+///
+/// Even with `force`, only a regular file is replaced: renaming over `/dev/null`, a pipe or a
+/// symbolic link would destroy it (as root, a device node) rather than write through it.
 pub fn check_target(target: &Path, force: bool) -> Result<(), OutputError> {
     parent_of(target)?;
-    if !force && fs::symlink_metadata(target).is_ok() {
-        return Err(OutputError::Exists {
-            path: target.to_path_buf(),
-        });
+    if let Ok(meta) = fs::symlink_metadata(target) {
+        if !force {
+            return Err(OutputError::Exists {
+                path: target.to_path_buf(),
+            });
+        }
+        if !meta.file_type().is_file() {
+            return Err(OutputError::NotAFile {
+                path: target.to_path_buf(),
+            });
+        }
     }
     Ok(())
 }
@@ -189,12 +205,19 @@ pub fn write_dir<'a>(
     files: impl IntoIterator<Item = (&'a str, &'a [u8])>,
     force: bool,
 ) -> Result<(), OutputError> {
+    let existing = fs::symlink_metadata(target).ok();
     let exists_nonempty = match fs::read_dir(target) {
         Ok(mut entries) => entries.next().is_some(),
-        Err(_) => fs::symlink_metadata(target).is_ok(),
+        Err(_) => existing.is_some(),
     };
     if exists_nonempty && !force {
         return Err(OutputError::Exists {
+            path: target.to_path_buf(),
+        });
+    }
+    // Only a folder or a regular file is replaced, never a device, pipe or link.
+    if existing.is_some_and(|m| !m.file_type().is_dir() && !m.file_type().is_file()) {
+        return Err(OutputError::NotAFile {
             path: target.to_path_buf(),
         });
     }

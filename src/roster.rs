@@ -3,11 +3,12 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use encoding_rs::{Encoding, SHIFT_JIS, UTF_8, UTF_16BE, UTF_16LE};
 
-use crate::account::{Account, Address, DisplayName, trim};
+use crate::account::{Account, Address, DisplayName, for_message, trim};
 use crate::provider::Provider;
 
 /// Header names accepted for the address column (compared case-insensitively, trimmed).
@@ -23,6 +24,10 @@ const PASSWORD_WORDS: &[&str] = &[
     "パスワード",
     "暗証",
 ];
+
+/// Most columns a header row may have: Excel's limit (XFD). Each column name is kept in
+/// memory, so without a limit a 64 MB header of commas would take gigabytes.
+pub const MAX_COLUMNS: usize = 16_384;
 
 /// Largest roster accepted, in bytes. A department roster is far smaller; this bounds memory.
 pub const MAX_ROSTER_BYTES: u64 = 64 * 1024 * 1024;
@@ -154,7 +159,18 @@ pub fn read(path: &Path, provider: &Provider, options: ReadOptions) -> Result<Ro
             MAX_ROSTER_BYTES / 1024 / 1024
         ))));
     }
-    let bytes = std::fs::read(path).map_err(read_err)?;
+    // The size above can lie (a device such as /dev/zero, a pipe, a file still growing): read
+    // at most one byte past the limit, whatever it said.
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_ROSTER_BYTES + 1).read_to_end(&mut bytes))
+        .map_err(read_err)?;
+    if bytes.len() as u64 > MAX_ROSTER_BYTES {
+        return Err(read_err(std::io::Error::other(format!(
+            "it is larger than {} MB, the most a roster may be",
+            MAX_ROSTER_BYTES / 1024 / 1024
+        ))));
+    }
     parse(&bytes, provider, options).map_err(|problems| RosterError::Invalid {
         path: path.to_path_buf(),
         problems,
@@ -180,6 +196,16 @@ pub fn parse(
     } else {
         b','
     };
+    // The CSV reader keeps 8 bytes per cell of a row: refuse absurdly wide lines before it
+    // reads them (a 10 MB line of commas took over half a gigabyte).
+    if let Some(line) = too_wide_line(&text, delimiter) {
+        return Err(vec![Problem {
+            line,
+            message: format!(
+                "this line has more than {MAX_COLUMNS} cells; a roster may have at most {MAX_COLUMNS} columns (as in Excel)"
+            ),
+        }]);
+    }
     let mut reader = csv::ReaderBuilder::new()
         .delimiter(delimiter)
         .flexible(true)
@@ -192,7 +218,10 @@ pub fn parse(
         Some(Err(e)) => return Err(whole(format!("the header row cannot be read: {e}"))),
         None => return Err(whole("the roster is empty".into())),
     };
-    let header_line = header.position().map_or(1, |p| p.line());
+    // csv's own line numbers count LF only and are taken before the LF of a CRLF is read, so
+    // they drift in CRLF and mixed files: count lines from each record's byte offset instead.
+    let mut lines_at = LineCounter::new(&text);
+    let header_line = header.position().map_or(1, |p| lines_at.line(p.byte()));
     let columns = Columns::find(&header).map_err(|message| {
         vec![Problem {
             line: header_line,
@@ -209,7 +238,7 @@ pub fn parse(
         let record = match record {
             Ok(r) => r,
             Err(e) => {
-                let line = e.position().map_or(0, |p| p.line());
+                let line = e.position().map_or(0, |p| lines_at.line(p.byte()));
                 problems.push(Problem {
                     line,
                     message: format!("this row cannot be read: {e}"),
@@ -217,7 +246,7 @@ pub fn parse(
                 continue;
             }
         };
-        let line = record.position().map_or(0, |p| p.line());
+        let line = record.position().map_or(0, |p| lines_at.line(p.byte()));
         // The text was decoded to UTF-8 above, so every field is UTF-8.
         let field = |i: usize| -> &str {
             record
@@ -280,6 +309,65 @@ pub fn parse(
     })
 }
 
+/// The first line (1-based; lines end at CRLF, LF or CR) holding `MAX_COLUMNS` delimiters or
+/// more, counting those inside quotes too.
+fn too_wide_line(text: &str, delimiter: u8) -> Option<u64> {
+    let bytes = text.as_bytes();
+    let (mut line, mut count) = (1u64, 0usize);
+    for (i, &b) in bytes.iter().enumerate() {
+        if b == b'\n' || (b == b'\r' && bytes.get(i + 1) != Some(&b'\n')) {
+            line += 1;
+            count = 0;
+        } else if b == delimiter {
+            count += 1;
+            if count >= MAX_COLUMNS {
+                return Some(line);
+            }
+        }
+    }
+    None
+}
+
+/// Line numbers (1-based) of byte offsets in a text, asked for in increasing order.
+///
+/// A line ends at CRLF, LF or a lone CR, as the CSV reader sees it. The offset csv gives for a
+/// record can point at the line break that ended the record before it (the LF of a CRLF) or at
+/// blank lines it skips: the record's line is the one of its first byte after those.
+struct LineCounter<'a> {
+    text: &'a [u8],
+    /// Bytes counted so far, and the line at that offset.
+    at: usize,
+    line: u64,
+}
+
+impl<'a> LineCounter<'a> {
+    fn new(text: &'a str) -> LineCounter<'a> {
+        LineCounter {
+            text: text.as_bytes(),
+            at: 0,
+            line: 1,
+        }
+    }
+
+    fn line(&mut self, offset: u64) -> u64 {
+        let mut end = usize::try_from(offset)
+            .unwrap_or(usize::MAX)
+            .min(self.text.len());
+        while end < self.text.len() && matches!(self.text[end], b'\r' | b'\n') {
+            end += 1;
+        }
+        while self.at < end {
+            match self.text[self.at] {
+                b'\n' => self.line += 1,
+                b'\r' if self.text.get(self.at + 1) != Some(&b'\n') => self.line += 1,
+                _ => {}
+            }
+            self.at += 1;
+        }
+        self.line
+    }
+}
+
 fn check_row(address: &str, name: Option<&str>, provider: &Provider) -> Result<Account, String> {
     let address = Address::parse(address).map_err(|e| e.to_string())?;
     if !provider.domains.contains(address.domain()) {
@@ -304,6 +392,12 @@ struct Columns {
 
 impl Columns {
     fn find(header: &csv::ByteRecord) -> Result<Columns, String> {
+        if header.len() > MAX_COLUMNS {
+            return Err(format!(
+                "the header row has {} columns; a roster may have at most {MAX_COLUMNS} (as in Excel)",
+                header.len()
+            ));
+        }
         let names: Vec<String> = header
             .iter()
             .map(|b| trim(&String::from_utf8_lossy(b)).to_lowercase())
@@ -313,7 +407,8 @@ impl Columns {
             .find(|n| PASSWORD_WORDS.iter().any(|w| n.contains(w)))
         {
             return Err(format!(
-                "column {col:?} looks like a password; mailconf never stores passwords: remove the column and try again"
+                "column {} looks like a password; mailconf never stores passwords: remove the column and try again",
+                for_message(col)
             ));
         }
         let position = |aliases: &[&str]| names.iter().position(|n| aliases.contains(&n.as_str()));
@@ -321,7 +416,7 @@ impl Columns {
             format!(
                 "no address column: the header row needs one of {} (found: {})",
                 ADDRESS_HEADERS.join(", "),
-                names.join(", ")
+                for_message(&names.join(", "))
             )
         })?;
         Ok(Columns {
@@ -457,6 +552,47 @@ mod tests {
         assert!(p[2].message.contains("first on line 2"));
         assert!(p[3].message.contains("control character"));
         assert!(p[4].message.contains("safe set"));
+    }
+
+    #[test]
+    fn line_numbers_hold_in_crlf_cr_and_mixed_files() {
+        // Found by the fuzzer: csv's own numbers drifted after CRLF line ends.
+        for eol in ["\n", "\r\n", "\r"] {
+            let text = format!(
+                "name,email{eol}ok,a@kyoto-u.ac.jp{eol}{eol}\"two{eol}lines\",bad{eol}x,b@kyoto-u.ac.jp{eol}y,bad2{eol}"
+            );
+            let p = problems(text.as_bytes());
+            let lines: Vec<u64> = p.iter().map(|p| p.line).collect();
+            assert_eq!(lines, vec![4, 7], "{eol:?}: {p:?}");
+        }
+        let mixed = b"name,email\nok,a@kyoto-u.ac.jp\r\nx\"y,bad\r\nz,bad2\n\r\nw,bad3\r";
+        let lines: Vec<u64> = problems(mixed).iter().map(|p| p.line).collect();
+        assert_eq!(lines, vec![3, 4, 6]);
+        let r = ok(b"\r\n\r\nemail\r\na@kyoto-u.ac.jp\r\n\r\nb@kyoto-u.ac.jp\r\n");
+        assert_eq!(r.lines, vec![4, 6]);
+    }
+
+    #[test]
+    fn refuses_lines_with_too_many_cells() {
+        // Found by the fault tests: a 10 MB header of "x," took over a gigabyte.
+        let commas = ",".repeat(MAX_COLUMNS - 1);
+        let text = format!("{commas}email\r\n{commas}a@kyoto-u.ac.jp\r\n");
+        assert_eq!(ok(text.as_bytes()).accounts.len(), 1);
+        let p = problems(format!(",{text}").as_bytes());
+        assert_eq!((p.len(), p[0].line), (1, 1), "{p:?}");
+        assert!(p[0].message.contains("more than 16384 cells"), "{p:?}");
+        let wide_row = format!(
+            "email\r\n\r\na@kyoto-u.ac.jp{}\r\n",
+            ",".repeat(MAX_COLUMNS)
+        );
+        assert_eq!(problems(wide_row.as_bytes())[0].line, 3);
+        // A quoted header name holding commas still counts toward the limit of its line only.
+        let tall = format!("email\r{}", "a@kyoto-u.ac.jp,\r".repeat(2 * MAX_COLUMNS));
+        assert!(
+            problems(tall.as_bytes())[0]
+                .message
+                .contains("listed twice")
+        );
     }
 
     #[test]

@@ -6,12 +6,15 @@ use std::io::{Cursor, Read};
 use std::path::Path;
 
 use assert_cmd::Command;
+mod common;
+
+use common::html::{parse, sel, text};
 use mailconf::account::{Account, Address, DisplayName};
 use mailconf::bundle::{self, BundleOptions};
 use mailconf::provider::{KUMAIL_TOML, Protocol, Provider, Security};
 use mailconf::render::{Context, Format};
 use predicates::prelude::PredicateBooleanExt;
-use scraper::{ElementRef, Html, Selector};
+use scraper::{ElementRef, Html};
 
 const HOSTILE: &str = "<script>alert(1)</script> & \"]]>";
 
@@ -20,32 +23,6 @@ fn account(address: &str, name: Option<&str>) -> Account {
         address: Address::parse(address).unwrap(),
         name: name.map(|n| DisplayName::parse(n).unwrap().unwrap()),
     }
-}
-
-fn sel(s: &str) -> Selector {
-    Selector::parse(s).unwrap()
-}
-
-fn text(e: ElementRef<'_>) -> String {
-    e.text().collect()
-}
-
-/// Parses `bytes` as an HTML document and insists html5ever found nothing to complain about.
-fn parse(bytes: &[u8]) -> Html {
-    let source = std::str::from_utf8(bytes).expect("UTF-8");
-    assert!(!source.starts_with('\u{FEFF}'), "no byte-order mark");
-    assert!(
-        source.starts_with("<!DOCTYPE html>\n"),
-        "HTML5 doctype first"
-    );
-    assert!(source.ends_with("</html>\n"), "ends with a newline");
-    let html = Html::parse_document(source);
-    assert!(
-        html.errors.is_empty(),
-        "HTML parse errors: {:?}",
-        html.errors
-    );
-    html
 }
 
 fn guide(provider: &Provider, protocol: Option<Protocol>, account: &Account) -> Vec<u8> {

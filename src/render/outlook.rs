@@ -17,7 +17,7 @@ use askama::Template;
 use encoding_rs::SHIFT_JIS;
 
 use super::{Context, RenderError, render_template};
-use crate::account::{Account, Address};
+use crate::account::{Account, Address, for_message};
 use crate::provider::{AuthMethod, Protocol, Provider, Security, Server, WindowsDir};
 
 /// Which encoding a PRF file is written in.
@@ -49,10 +49,12 @@ impl fmt::Display for PrfEncoding {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum OutlookError {
     #[error(
-        "{address}: {what} {text:?} has '{ch}' (U+{code:04X}), which a {encoding} file cannot \
-         hold without turning it into another character; change that character, or write the \
-         PRF in UTF-16LE (--prf-encoding utf16le)",
-        code = *ch as u32
+        "{address}: {what} \"{shown}\" has '{shown_ch}' (U+{code:04X}), which a {encoding} file \
+         cannot hold without turning it into another character; change that character, or \
+         write the PRF in UTF-16LE (--prf-encoding utf16le)",
+        code = *ch as u32,
+        shown = for_message(text),
+        shown_ch = for_message(&ch.to_string())
     )]
     Unencodable {
         address: Address,
@@ -62,8 +64,9 @@ pub enum OutlookError {
         encoding: PrfEncoding,
     },
     #[error(
-        "{address}: {what} {text:?} has text between two '%' signs, which Outlook may replace \
-         with an environment variable's value; remove a '%' sign"
+        "{address}: {what} \"{shown}\" has text between two '%' signs, which Outlook may \
+         replace with an environment variable's value; remove a '%' sign",
+        shown = for_message(text)
     )]
     Percent {
         address: Address,

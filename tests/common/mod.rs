@@ -1,6 +1,9 @@
 //! Helpers shared by the integration tests: independent parsers for what mailconf writes.
 #![allow(dead_code)]
 
+pub mod html;
+pub mod outlook;
+
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
