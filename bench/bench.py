@@ -454,6 +454,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="small sizes, few rounds (a few minutes)")
     ap.add_argument("--sizes", help="comma-separated roster sizes (overrides the default plan)")
+    ap.add_argument("--rounds", type=int, help="rounds of ours for every size (overrides the plan)")
     ap.add_argument("--peer-max-reps-100k", type=int, default=3,
                     help="automx2 rounds at N>=100,000 (each takes minutes; default 3, as ours)")
     ap.add_argument("--report-only", action="store_true",
@@ -477,6 +478,8 @@ def main() -> None:
     if args.sizes:
         sizes = [int(s) for s in args.sizes.split(",")]
         plan = {n: plan.get(n, 3) for n in sizes}
+    if args.rounds:
+        plan = {n: args.rounds for n in plan}
 
     formats, sign, notes = detect()
     rsa_s = bare_rsa_sign_seconds()

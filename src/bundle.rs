@@ -167,7 +167,11 @@ pub fn write_zip<W: Write>(
     });
     // The index has a row per user: streamed through a temporary file, never whole in memory.
     let mut page = BufWriter::new(tempfile::tempfile()?);
-    index::write(ctx, &sorted, &publish_paths, generated, &mut page)?;
+    index::write(ctx, &sorted, &publish_paths, generated, &mut page).map_err(|e| match e {
+        // Failing to write the spooled page is failing to write the bundle.
+        RenderError::Write { source, .. } => Failure::Io(source),
+        other => Failure::Render(other),
+    })?;
     let mut page = page.into_inner().map_err(|e| e.into_error())?;
     zip.add_file(
         &format!("{stem}/{}", index::FILE_NAME),
