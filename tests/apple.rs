@@ -1020,3 +1020,73 @@ fn cli_p12_signs_like_the_pem_files() {
     assert_eq!(wrong.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&wrong.stderr).contains("wrong password"));
 }
+
+/// A key `ring` cannot sign with (public exponent 3, made by openssl) is refused at load, with a
+/// message naming the key file, and nothing is written.
+#[test]
+fn a_key_ring_refuses_is_a_clear_error_before_anything_is_written() {
+    if !openssl_available() {
+        println!("note: no openssl command; skipping the exponent-3 key test");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("e3.pem");
+    let cert = dir.path().join("e3.crt");
+    let ok = Command::new("openssl")
+        .args([
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            "rsa_keygen_bits:2048",
+        ])
+        .args(["-pkeyopt", "rsa_keygen_pubexp:3", "-out"])
+        .arg(&key)
+        .output()
+        .unwrap()
+        .status
+        .success()
+        && Command::new("openssl")
+            .args(["req", "-x509", "-subj", "/CN=e3", "-days", "2", "-key"])
+            .arg(&key)
+            .arg("-out")
+            .arg(&cert)
+            .output()
+            .unwrap()
+            .status
+            .success();
+    if !ok {
+        println!("note: openssl could not make an exponent-3 key; skipping");
+        return;
+    }
+    let out = dir.path().join("p.mobileconfig");
+    let output = Command::cargo_bin("mailconf")
+        .unwrap()
+        .args([
+            "profile",
+            "a@kyoto-u.ac.jp",
+            "--format",
+            "apple",
+            "--sign-cert",
+        ])
+        .arg(&cert)
+        .arg("--sign-key")
+        .arg(&key)
+        .arg("-o")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "{}: this RSA key (2048 bits) cannot be used",
+            key.display()
+        )),
+        "{stderr}"
+    );
+    assert!(stderr.contains("65537"), "{stderr}");
+    assert!(!out.exists());
+    let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert_eq!(left.len(), 2, "only the key and the certificate");
+}
