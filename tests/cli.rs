@@ -559,50 +559,6 @@ fn missing_output_folder_is_a_clear_error() {
     assert_eq!(names_in(dir.path()), Vec::<String>::new());
 }
 
-#[cfg(unix)]
-#[test]
-fn interrupted_bundle_leaves_no_partial_zip() {
-    use std::time::{Duration, Instant};
-    let dir = tempdir();
-    let mut roster = String::from("email,name\n");
-    for i in 0..60_000 {
-        roster.push_str(&format!("user{i}@kyoto-u.ac.jp,利用者 {i}\n"));
-    }
-    let roster = write(dir.path(), "big.csv", roster.as_bytes());
-    let out = dir.path().join("big.zip");
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin!("mailconf"))
-        .arg("bundle")
-        .arg(&roster)
-        .arg("-o")
-        .arg(&out)
-        .spawn()
-        .unwrap();
-    // Wait until the temporary zip exists, then interrupt.
-    let started = Instant::now();
-    while !names_in(dir.path()).iter().any(|n| n.ends_with(".partial")) {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "no temporary file appeared"
-        );
-        if child.try_wait().unwrap().is_some() {
-            panic!("bundle finished before it could be interrupted");
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    let status = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let status = child.wait().unwrap();
-    assert_eq!(status.code(), Some(130));
-    assert_eq!(
-        names_in(dir.path()),
-        ["big.csv"],
-        "nothing but the roster is left"
-    );
-}
-
 #[test]
 fn compression_level_is_chosen_and_checked() {
     let dir = tempdir();

@@ -283,19 +283,23 @@ fn a_full_tmpfs_fails_cleanly_where_mount_is_allowed() {
 // ---------------------------------------------------------------------------------------------
 // Interrupted.
 
-#[test]
-fn sigterm_mid_bundle_leaves_no_partial_zip_and_keeps_the_old_one() {
+/// Starts a bundle of 60,000 people, sends `signal` once its temporary zip exists, and checks
+/// that it exits with 130 leaving nothing but what was there before (an old zip with `--force`).
+fn interrupt_mid_bundle(signal: libc::c_int, over_an_old_zip: bool) {
     let dir = tempdir();
     let roster = roster(dir.path(), 60_000);
     let out = dir.path().join("dept.zip");
     let old = b"an earlier bundle".to_vec();
-    std::fs::write(&out, &old).unwrap();
+    if over_an_old_zip {
+        std::fs::write(&out, &old).unwrap();
+    }
     let mut child = std::process::Command::new(bin())
         .arg("bundle")
         .arg(&roster)
         .arg("-o")
         .arg(&out)
-        .args(["--force", "--quiet"])
+        .arg("--quiet")
+        .args(over_an_old_zip.then_some("--force"))
         .spawn()
         .unwrap();
     let started = Instant::now();
@@ -310,14 +314,29 @@ fn sigterm_mid_bundle_leaves_no_partial_zip_and_keeps_the_old_one() {
         );
         std::thread::sleep(Duration::from_millis(5));
     }
-    assert_eq!(
-        unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) },
-        0
-    );
+    assert_eq!(unsafe { libc::kill(child.id() as libc::pid_t, signal) }, 0);
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(130));
-    assert_eq!(names_in(dir.path()), ["dept.csv", "dept.zip"]);
-    assert_eq!(std::fs::read(&out).unwrap(), old, "the old zip is intact");
+    if over_an_old_zip {
+        assert_eq!(names_in(dir.path()), ["dept.csv", "dept.zip"]);
+        assert_eq!(std::fs::read(&out).unwrap(), old, "the old zip is intact");
+    } else {
+        assert_eq!(
+            names_in(dir.path()),
+            ["dept.csv"],
+            "nothing but the roster is left"
+        );
+    }
+}
+
+#[test]
+fn sigint_mid_bundle_leaves_no_partial_zip() {
+    interrupt_mid_bundle(libc::SIGINT, false);
+}
+
+#[test]
+fn sigterm_mid_bundle_leaves_no_partial_zip_and_keeps_the_old_one() {
+    interrupt_mid_bundle(libc::SIGTERM, true);
 }
 
 // ---------------------------------------------------------------------------------------------
