@@ -39,10 +39,20 @@ impl OutputError {
 /// Temporary paths to remove if the process is interrupted.
 static PENDING: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
 
-fn register(path: &Path) {
-    if let Ok(mut pending) = PENDING.lock() {
-        pending.push(path.to_path_buf());
-    }
+/// Creates a temporary file or folder with `create` and registers its path, holding the list's
+/// lock throughout: a signal arriving meanwhile waits for the registration, so it can never find
+/// a temporary file on disk that it does not know about.
+fn create_registered<T>(
+    create: impl FnOnce() -> io::Result<T>,
+    path_of: impl Fn(&T) -> &Path,
+) -> io::Result<(T, Registered)> {
+    let mut pending = PENDING
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let made = create()?;
+    let path = path_of(&made).to_path_buf();
+    pending.push(path.clone());
+    Ok((made, Registered(path)))
 }
 
 fn unregister(path: &Path) {
@@ -118,13 +128,6 @@ pub struct PendingFile {
 /// Keeps a temporary path on the interrupt handler's list while it lives.
 struct Registered(PathBuf);
 
-impl Registered {
-    fn new(path: &Path) -> Registered {
-        register(path);
-        Registered(path.to_path_buf())
-    }
-}
-
 impl Drop for Registered {
     fn drop(&mut self) {
         unregister(&self.0);
@@ -140,16 +143,21 @@ impl PendingFile {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let file = tempfile::Builder::new()
-            .prefix(&format!(".{stem}."))
-            .suffix(".partial")
-            .tempfile_in(&parent)
-            .map_err(OutputError::io(
-                target,
-                "cannot create a temporary file beside it",
-            ))?;
+        let (file, registered) = create_registered(
+            || {
+                tempfile::Builder::new()
+                    .prefix(&format!(".{stem}."))
+                    .suffix(".partial")
+                    .tempfile_in(&parent)
+            },
+            |file| file.path(),
+        )
+        .map_err(OutputError::io(
+            target,
+            "cannot create a temporary file beside it",
+        ))?;
         Ok(PendingFile {
-            _registered: Registered::new(file.path()),
+            _registered: registered,
             file,
             target: target.to_path_buf(),
             force,
@@ -222,15 +230,19 @@ pub fn write_dir<'a>(
         });
     }
     let parent = parent_of(target)?;
-    let temp = tempfile::Builder::new()
-        .prefix(".mailconf.")
-        .suffix(".partial")
-        .tempdir_in(&parent)
-        .map_err(OutputError::io(
-            target,
-            "cannot create a temporary folder beside it",
-        ))?;
-    let _registered = Registered::new(temp.path());
+    let (temp, _registered) = create_registered(
+        || {
+            tempfile::Builder::new()
+                .prefix(".mailconf.")
+                .suffix(".partial")
+                .tempdir_in(&parent)
+        },
+        |temp| temp.path(),
+    )
+    .map_err(OutputError::io(
+        target,
+        "cannot create a temporary folder beside it",
+    ))?;
     fill_and_swap(&temp, target, files)
 }
 
