@@ -19,15 +19,17 @@ use sha2::{Digest, Sha256};
 use crate::account::Account;
 use crate::output::{OutputError, PendingFile};
 use crate::render::{Context, RenderError, index, publish};
-use crate::zipstream::{Compressed, DosTime, ZipStream};
+use crate::zipstream::{Compressed, DosTime, Listing, Spool, ZipStream};
 
 /// Users rendered per batch: bounds memory (a batch of 64 is about 3 MB of files) while keeping
 /// every core busy.
 const CHUNK: usize = 64;
 /// Rosters at least this long get a progress bar (on a terminal, without `--quiet`).
 const PROGRESS_MIN_USERS: usize = 500;
-/// Deflate level of every entry unless `--compression-level` says otherwise.
-pub const DEFAULT_LEVEL: u32 = 6;
+/// Deflate level of every entry unless `--compression-level` says otherwise. libdeflate's level 1
+/// measured 1.7× less CPU than its level 6 for a zip 4–6 % larger, about the size zlib's level 6
+/// gave (`bench/PROFILE.md`): the bundle is compression-bound, and IT staff regenerate it often.
+pub const DEFAULT_LEVEL: u32 = 1;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BundleError {
@@ -150,7 +152,7 @@ pub fn write_zip<W: Write>(
     let mut sorted: Vec<&Account> = accounts.iter().collect();
     sorted.sort_by(|a, b| a.address.cmp(&b.address));
 
-    // index.html and publish/ first: both depend only on the provider and the roster.
+    // publish/ first; index.html is listed first (both depend only on the provider and roster).
     let publish_files = publish::files(ctx.provider, ctx.protocol)?;
     let publish_paths: Vec<&str> = publish_files.iter().map(|f| f.path.as_str()).collect();
     // The index states a date only when one was given (SOURCE_DATE_EPOCH), not the zip epoch.
@@ -165,28 +167,15 @@ pub fn write_zip<W: Write>(
             minute: minute as u8,
         }
     });
-    // The index has a row per user: streamed through a temporary file, never whole in memory.
-    let mut page = BufWriter::new(tempfile::tempfile()?);
-    index::write(ctx, &sorted, &publish_paths, generated, &mut page).map_err(|e| match e {
-        // Failing to write the spooled page is failing to write the bundle.
-        RenderError::Write { source, .. } => Failure::Io(source),
-        other => Failure::Render(other),
-    })?;
-    let mut page = page.into_inner().map_err(|e| e.into_error())?;
-    zip.add_file(
-        &format!("{stem}/{}", index::FILE_NAME),
-        &mut page,
-        options.level,
-    )?;
-    for file in publish_files {
+    for file in &publish_files {
         let name = format!("{stem}/publish/{}", file.path);
         zip.add(&Compressed::new(name, &file.bytes, options.level))?;
     }
 
-    // The manifest grows with the roster: spool it to a temporary file.
+    // The manifest grows with the roster: deflated as it is written, into a temporary file.
     let mut manifest = csv::WriterBuilder::new()
         .terminator(csv::Terminator::CRLF)
-        .from_writer(BufWriter::new(tempfile::tempfile()?));
+        .from_writer(Spool::new(options.level)?);
     manifest
         .write_record(["email", "name", "path", "sha256"])
         .map_err(csv_error)?;
@@ -194,8 +183,22 @@ pub fn write_zip<W: Write>(
         .then(|| progress_bar(sorted.len()));
     // Render and compress the next batch while this thread writes the previous one.
     let (batches, received) = sync_channel::<Result<Vec<UserEntries>, Failure>>(2);
-    std::thread::scope(|scope| -> Result<(), Failure> {
+    let page = std::thread::scope(|scope| -> Result<Spool, Failure> {
         let sorted = &sorted;
+        let publish_paths = &publish_paths;
+        // The index has a row per user: rendered and deflated on its own thread while the users
+        // are, streamed through a temporary file, never whole in memory.
+        let index = scope.spawn(move || -> Result<Spool, Failure> {
+            let mut page = Spool::new(options.level)?;
+            index::write(ctx, sorted, publish_paths, generated, &mut page).map_err(
+                |e| match e {
+                    // Failing to write the spooled page is failing to write the bundle.
+                    RenderError::Write { source, .. } => Failure::Io(source),
+                    other => Failure::Render(other),
+                },
+            )?;
+            Ok(page)
+        });
         scope.spawn(move || {
             for chunk in sorted.chunks(CHUNK) {
                 let batch: Result<Vec<UserEntries>, Failure> = chunk
@@ -220,21 +223,23 @@ pub fn write_zip<W: Write>(
                 }
             }
         }
-        Ok(())
+        index
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
     })?;
     if let Some(bar) = progress {
         bar.finish_and_clear();
     }
-    let mut manifest = manifest
-        .into_inner()
-        .map_err(|e| io::Error::other(e.to_string()))?
-        .into_inner()
-        .map_err(|e| e.into_error())?;
-    zip.add_file(
-        &format!("{stem}/manifest.csv"),
-        &mut manifest,
-        options.level,
+    // Listed first, as the page to open first; written last, when it is finished.
+    zip.add_spool(
+        &format!("{stem}/{}", index::FILE_NAME),
+        page,
+        Listing::First,
     )?;
+    let manifest = manifest
+        .into_inner()
+        .map_err(|e| io::Error::other(e.to_string()))?;
+    zip.add_spool(&format!("{stem}/manifest.csv"), manifest, Listing::InOrder)?;
     let files = zip.entries();
     zip.finish()?.flush()?;
     Ok(files)

@@ -7,14 +7,21 @@
 //! to a temporary file, so memory does not grow with the number of entries. Every name carries the
 //! UTF-8 flag; ZIP64 records are written when the counts or offsets need them (APPNOTE 6.3.10).
 //! The `zip` crate reads these archives back in the tests.
+//!
+//! Compression: a file held in memory (every per-user file) is deflated in one call by libdeflate
+//! (`libdeflater`), which measured 1.4–2.9× faster than zlib-rs on the bundle's files at the same
+//! or a smaller size (`bench/PROFILE.md`). Files too large to hold (the index and the manifest,
+//! which grow with the roster) are deflated as they are written, by zlib-rs ([`Spool`]), since
+//! libdeflate has no streaming interface.
 
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 
 use std::cell::RefCell;
 
+use flate2::Compression;
 use flate2::write::DeflateEncoder;
-use flate2::{Compress, Compression, FlushCompress, Status};
+use libdeflater::{CompressionLvl, Compressor};
 
 /// Bit 11 of the general-purpose flags: the name is UTF-8 (APPNOTE 4.4.4).
 const FLAG_UTF8: u16 = 1 << 11;
@@ -95,17 +102,12 @@ pub struct Compressed {
 }
 
 impl Compressed {
-    /// Deflates `data` at `level` (stored instead when deflate would not make it smaller).
+    /// Deflates `data` at `level`, 0 (store) to [`MAX_LEVEL`]; stored instead when deflate would
+    /// not make it smaller.
     pub fn new(name: String, data: &[u8], level: u32) -> Compressed {
-        let deflated = if level == 0 {
-            Vec::new()
-        } else {
-            deflate(data, level)
-        };
-        let (method, data_out) = if level > 0 && deflated.len() < data.len() {
-            (METHOD_DEFLATED, deflated)
-        } else {
-            (METHOD_STORED, data.to_vec())
+        let (method, data_out) = match deflate(data, level) {
+            Some(deflated) => (METHOD_DEFLATED, deflated),
+            None => (METHOD_STORED, data.to_vec()),
         };
         Compressed {
             name,
@@ -125,34 +127,72 @@ impl Compressed {
     }
 }
 
+/// The highest deflate level: libdeflate's 12. The streamed entries ([`Spool`]) use zlib's
+/// highest, 9, for levels above it.
+pub const MAX_LEVEL: u32 = 12;
+
 thread_local! {
-    /// One raw-deflate compressor per thread, reset between entries: a fresh one per entry costs
-    /// more than compressing a small file (the profile showed its allocation and clearing).
-    static DEFLATER: RefCell<Option<(u32, Compress)>> = const { RefCell::new(None) };
+    /// One compressor per thread, kept between entries: making one allocates and clears its
+    /// tables, which costs more than compressing a small file (`bench/PROFILE.md`).
+    static DEFLATER: RefCell<Option<(u32, Compressor)>> = const { RefCell::new(None) };
 }
 
-/// Raw deflate of `data` at `level`, with this thread's compressor.
-fn deflate(data: &[u8], level: u32) -> Vec<u8> {
+/// Raw deflate of `data` at `level` with this thread's compressor; `None` for level 0 or when the
+/// result would not be smaller than `data`. Public for the benchmark's floor
+/// (`examples/deflate_floor.rs`), which must time the very compressor the bundle uses.
+pub fn deflate(data: &[u8], level: u32) -> Option<Vec<u8>> {
+    if level == 0 || data.is_empty() {
+        return None;
+    }
+    let lvl = CompressionLvl::new(level.min(MAX_LEVEL) as i32).ok()?;
     DEFLATER.with(|cell| {
         let mut slot = cell.borrow_mut();
         if !matches!(&*slot, Some((l, _)) if *l == level) {
-            *slot = Some((level, Compress::new(Compression::new(level), false)));
+            *slot = Some((level, Compressor::new(lvl)));
         }
-        let (_, compress) = slot.as_mut().expect("set just above");
-        compress.reset();
-        let mut out = Vec::with_capacity(data.len() / 2 + 64);
-        loop {
-            let consumed = compress.total_in() as usize;
-            let status = compress
-                .compress_vec(&data[consumed..], &mut out, FlushCompress::Finish)
-                .expect("deflating into memory cannot fail");
-            if status == Status::StreamEnd {
-                break;
-            }
-            out.reserve(out.capacity().max(64));
-        }
-        out
+        let (_, compressor) = slot.as_mut().expect("set just above");
+        // Room for one byte less than the input: libdeflate refuses when the result would not
+        // fit, which is exactly when the file is better stored.
+        let mut out = vec![0u8; data.len() - 1];
+        let n = compressor.deflate_compress(data, &mut out).ok()?;
+        out.truncate(n);
+        Some(out)
     })
+}
+
+/// An entry too large to hold in memory, deflated as it is written into a temporary file, with
+/// its CRC-32 and size; [`ZipStream::add_spool`] appends it.
+pub struct Spool {
+    encoder: DeflateEncoder<BufWriter<File>>,
+    crc: crc32fast::Hasher,
+    size: u64,
+}
+
+impl Spool {
+    /// An empty spool that deflates at `level` (zlib's scale: levels above 9 use 9; 0 stores).
+    pub fn new(level: u32) -> io::Result<Spool> {
+        Ok(Spool {
+            encoder: DeflateEncoder::new(
+                BufWriter::new(tempfile::tempfile()?),
+                Compression::new(level.min(9)),
+            ),
+            crc: crc32fast::Hasher::new(),
+            size: 0,
+        })
+    }
+}
+
+impl Write for Spool {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.encoder.write(buf)?;
+        self.crc.update(&buf[..n]);
+        self.size += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.encoder.flush()
+    }
 }
 
 /// What a local header and a central record say about an entry.
@@ -182,10 +222,22 @@ impl<W: Write> Write for Counting<W> {
     }
 }
 
+/// Where an entry's record goes in the central directory, the listing zip tools show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listing {
+    /// In the order the entries were appended.
+    InOrder,
+    /// Before every entry listed in order (entries listed first keep their own order): for a
+    /// file that is finished last but belongs at the top, such as the bundle's index.
+    First,
+}
+
 /// Appends entries to a zip in the order given.
 pub struct ZipStream<W: Write> {
     out: Counting<W>,
     central: BufWriter<File>,
+    /// Central records listed before all others ([`Listing::First`]): a few, in memory.
+    first: Vec<u8>,
     central_len: u64,
     entries: u64,
     time: DosTime,
@@ -200,6 +252,7 @@ impl<W: Write> ZipStream<W> {
                 written: 0,
             },
             central: BufWriter::new(tempfile::tempfile()?),
+            first: Vec::new(),
             central_len: 0,
             entries: 0,
             time,
@@ -218,28 +271,10 @@ impl<W: Write> ZipStream<W> {
         self.append(&header, &mut entry.data.as_slice())
     }
 
-    /// Deflates everything `source` holds from its start into one entry, streaming through a
-    /// temporary file: for entries too large to hold in memory (the manifest).
-    pub fn add_file(&mut self, name: &str, source: &mut File, level: u32) -> io::Result<()> {
-        source.seek(SeekFrom::Start(0))?;
-        let mut deflated = tempfile::tempfile()?;
-        let mut crc = crc32fast::Hasher::new();
-        let mut size = 0u64;
-        {
-            let mut encoder =
-                DeflateEncoder::new(BufWriter::new(&mut deflated), Compression::new(level));
-            let mut buf = vec![0u8; 64 * 1024];
-            loop {
-                let n = source.read(&mut buf)?;
-                if n == 0 {
-                    break;
-                }
-                crc.update(&buf[..n]);
-                size += n as u64;
-                encoder.write_all(&buf[..n])?;
-            }
-            encoder.finish()?.flush()?;
-        }
+    /// Appends a spooled entry (see [`Spool`]), listed where `listing` says.
+    pub fn add_spool(&mut self, name: &str, spool: Spool, listing: Listing) -> io::Result<()> {
+        let Spool { encoder, crc, size } = spool;
+        let mut deflated = encoder.finish()?.into_inner().map_err(|e| e.into_error())?;
         let compressed_size = deflated.seek(SeekFrom::End(0))?;
         deflated.seek(SeekFrom::Start(0))?;
         let header = Header {
@@ -249,11 +284,20 @@ impl<W: Write> ZipStream<W> {
             compressed_size,
             uncompressed_size: size,
         };
-        self.append(&header, &mut BufReader::new(deflated))
+        self.append_listed(&header, &mut BufReader::new(deflated), listing)
     }
 
     /// Writes a local header, the data, and spools the central record.
     fn append(&mut self, h: &Header<'_>, data: &mut dyn Read) -> io::Result<()> {
+        self.append_listed(h, data, Listing::InOrder)
+    }
+
+    fn append_listed(
+        &mut self,
+        h: &Header<'_>,
+        data: &mut dyn Read,
+        listing: Listing,
+    ) -> io::Result<()> {
         let offset = self.out.written;
         if h.compressed_size >= U32_MAX || h.uncompressed_size >= U32_MAX {
             return Err(io::Error::other(format!(
@@ -321,7 +365,10 @@ impl<W: Write> ZipStream<W> {
             put16(&mut central, 8);
             put64(&mut central, offset);
         }
-        self.central.write_all(&central)?;
+        match listing {
+            Listing::InOrder => self.central.write_all(&central)?,
+            Listing::First => self.first.extend_from_slice(&central),
+        }
         self.central_len += central.len() as u64;
         self.entries += 1;
         Ok(())
@@ -332,6 +379,7 @@ impl<W: Write> ZipStream<W> {
         let cd_offset = self.out.written;
         let mut central = self.central.into_inner().map_err(|e| e.into_error())?;
         central.seek(SeekFrom::Start(0))?;
+        self.out.write_all(&self.first)?;
         io::copy(&mut central, &mut self.out)?;
         let cd_len = self.central_len;
         let needs_zip64 = self.entries >= 0xFFFF || cd_len >= U32_MAX || cd_offset >= U32_MAX;

@@ -562,31 +562,38 @@ fn missing_output_folder_is_a_clear_error() {
 #[test]
 fn compression_level_is_chosen_and_checked() {
     let dir = tempdir();
-    let stored = bundle_bytes(
-        &example(),
-        &dir.path().join("stored.zip"),
-        &["--quiet", "--compression-level", "0"],
-    );
-    let deflated = bundle_bytes(&example(), &dir.path().join("deflated.zip"), &["--quiet"]);
-    assert!(stored.len() > deflated.len() * 2, "level 0 stores");
-    // Same files either way.
-    assert_eq!(
-        zip_entries(&stored)
+    let zip_at = |stem: &str, level: Option<&str>| {
+        let mut args = vec!["--quiet"];
+        if let Some(level) = level {
+            args.extend(["--compression-level", level]);
+        }
+        let bytes = bundle_bytes(&example(), &dir.path().join(format!("{stem}.zip")), &args);
+        // Entries without the top folder (named after the zip), to compare zips.
+        let entries: Vec<(String, Vec<u8>)> = zip_entries(&bytes)
             .into_iter()
-            .map(|(n, b)| (n.replacen("stored/", "", 1), b))
-            .collect::<Vec<_>>(),
-        zip_entries(&deflated)
-            .into_iter()
-            .map(|(n, b)| (n.replacen("deflated/", "", 1), b))
-            .collect::<Vec<_>>()
+            .map(|(n, b)| (n.replacen(&format!("{stem}/"), "", 1), b))
+            .collect();
+        (bytes.len(), entries)
+    };
+    let (stored, stored_files) = zip_at("stored", Some("0"));
+    let (deflated, files) = zip_at("deflated", None);
+    let (smallest, smallest_files) = zip_at("smallest", Some("12"));
+    assert!(stored > deflated * 2, "level 0 stores");
+    assert!(
+        smallest < deflated,
+        "level 12 ({smallest} bytes) is smaller than the default ({deflated} bytes)"
     );
+    // Same files at every level.
+    assert_eq!(stored_files, files);
+    assert_eq!(smallest_files, files);
     mailconf()
         .arg("bundle")
         .arg(example())
-        .args(["--compression-level", "10", "-o"])
+        .args(["--compression-level", "13", "-o"])
         .arg(dir.path().join("x.zip"))
         .assert()
         .code(2);
+    assert!(!dir.path().join("x.zip").exists());
 }
 
 #[test]

@@ -4,7 +4,9 @@ mod common;
 
 use std::io::Read;
 
-use mailconf::zipstream::{Compressed, DosTime, ZipStream};
+use std::io::Write;
+
+use mailconf::zipstream::{Compressed, DosTime, Listing, Spool, ZipStream};
 
 #[test]
 fn entries_round_trip_with_flags_time_and_modes() {
@@ -26,18 +28,45 @@ fn entries_round_trip_with_flags_time_and_modes() {
         ("top/x".into(), b"x".to_vec()),
         ("top/big.bin".into(), big),
     ];
-    for (name, data) in &files {
-        zip.add(&Compressed::new(name.clone(), data, 6)).unwrap();
+    // Every level libdeflate has, stored (0) included.
+    for (i, (name, data)) in files.iter().enumerate() {
+        let level = [0, 1, 6, 12][i % 4];
+        zip.add(&Compressed::new(name.clone(), data, level))
+            .unwrap();
     }
-    let mut spooled = tempfile::tempfile().unwrap();
-    std::io::Write::write_all(&mut spooled, &b"a,b\r\n".repeat(10_000)).unwrap();
-    zip.add_file("top/manifest.csv", &mut spooled, 6).unwrap();
+    // Spooled entries: one written last but listed first, one listed in order.
+    let mut index = Spool::new(6).unwrap();
+    for _ in 0..5_000 {
+        index.write_all("<li>山田 &amp;</li>\n".as_bytes()).unwrap();
+    }
+    let mut manifest = Spool::new(1).unwrap();
+    manifest.write_all(&b"a,b\r\n".repeat(10_000)).unwrap();
+    zip.add_spool("top/manifest.csv", manifest, Listing::InOrder)
+        .unwrap();
+    zip.add_spool("top/index.html", index, Listing::First)
+        .unwrap();
     let bytes = zip.finish().unwrap();
 
     let mut archive = zip::ZipArchive::new(std::io::Cursor::new(&bytes)).unwrap();
-    assert_eq!(archive.len(), files.len() + 1);
+    assert_eq!(archive.len(), files.len() + 2);
+    let listed: Vec<String> = archive
+        .file_names()
+        .map(|n| n.unwrap().into_owned())
+        .collect();
+    let mut expected = vec!["top/index.html"];
+    expected.extend(files.iter().map(|(n, _)| n.as_str()));
+    expected.push("top/manifest.csv");
+    // file_names() follows the central directory's order.
+    assert_eq!(listed, expected);
+    let mut page = String::new();
+    archive
+        .by_name("top/index.html")
+        .unwrap()
+        .read_to_string(&mut page)
+        .unwrap();
+    assert_eq!(page, "<li>山田 &amp;</li>\n".repeat(5_000));
     for (i, (name, data)) in files.iter().enumerate() {
-        let mut f = archive.by_index(i).unwrap();
+        let mut f = archive.by_index(i + 1).unwrap();
         assert_eq!(f.name().unwrap(), name.as_str());
         let mut read = Vec::new();
         f.read_to_end(&mut read).unwrap();
