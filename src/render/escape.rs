@@ -11,22 +11,54 @@ pub struct Xml;
 
 impl askama::filters::Escaper for Xml {
     fn write_escaped_str<W: Write>(&self, mut dest: W, string: &str) -> fmt::Result {
+        let bytes = string.as_bytes();
         let mut last = 0;
-        for (i, b) in string.bytes().enumerate() {
-            let entity = match b {
+        let mut at = 0;
+        while let Some(i) = next_xml_special(bytes, at) {
+            let entity = match bytes[i] {
                 b'&' => "&amp;",
                 b'<' => "&lt;",
                 b'>' => "&gt;",
                 b'"' => "&quot;",
-                b'\'' => "&apos;",
-                _ => continue,
+                _ => "&apos;",
             };
+            // `i` is an ASCII byte, so both slices end on character boundaries.
             dest.write_str(&string[last..i])?;
             dest.write_str(entity)?;
             last = i + 1;
+            at = i + 1;
         }
         dest.write_str(&string[last..])
     }
+}
+
+/// The first of `& < > " '` in `bytes` at or after `from`. Skips eight bytes at a time where
+/// none is present (most text: the profile showed escaping long provider texts at 4.5 % of a
+/// bundle's CPU), then looks at single bytes.
+fn next_xml_special(bytes: &[u8], from: usize) -> Option<usize> {
+    const fn splat(b: u8) -> u64 {
+        u64::from_ne_bytes([b; 8])
+    }
+    const LOW: u64 = splat(0x01);
+    const HIGH: u64 = splat(0x80);
+    // True when some byte of `word` is zero (exact: no false positives or negatives).
+    let has_zero = |word: u64| word.wrapping_sub(LOW) & !word & HIGH != 0;
+    let is_special = |b: u8| matches!(b, b'&' | b'<' | b'>' | b'"' | b'\'');
+    let mut i = from;
+    while i + 8 <= bytes.len() {
+        let word = u64::from_ne_bytes(bytes[i..i + 8].try_into().expect("eight bytes"));
+        if [b'&', b'<', b'>', b'"', b'\'']
+            .iter()
+            .any(|&c| has_zero(word ^ splat(c)))
+        {
+            break;
+        }
+        i += 8;
+    }
+    bytes[i..]
+        .iter()
+        .position(|&b| is_special(b))
+        .map(|p| i + p)
 }
 
 /// Escapes `s` for XML text or an attribute value (for code that builds XML outside a template).
@@ -156,6 +188,58 @@ mod tests {
         let mut out = String::new();
         askama::filters::Escaper::write_escaped_str(&super::Cmd, &mut out, "a%b%%c").unwrap();
         assert_eq!(out, "a%%b%%%%c");
+    }
+
+    /// The word-at-a-time scan gives what a byte-by-byte escape gives, wherever the specials
+    /// fall relative to eight-byte words, next to multi-byte characters.
+    #[test]
+    fn xml_matches_a_byte_by_byte_escape() {
+        fn naive(s: &str) -> String {
+            s.chars()
+                .map(|c| match c {
+                    '&' => "&amp;".to_string(),
+                    '<' => "&lt;".to_string(),
+                    '>' => "&gt;".to_string(),
+                    '"' => "&quot;".to_string(),
+                    '\'' => "&apos;".to_string(),
+                    c => c.to_string(),
+                })
+                .collect()
+        }
+        let pieces = [
+            "a",
+            "山",
+            "&",
+            "<",
+            ">",
+            "\"",
+            "'",
+            "é",
+            "%",
+            "(",
+            "\u{1F600}",
+            "\n",
+        ];
+        // Strings of up to 40 pieces, drawn by a simple deterministic generator.
+        let mut seed = 12345u64;
+        for len in 0..=40 {
+            for _ in 0..50 {
+                let mut s = String::new();
+                for _ in 0..len {
+                    seed = seed
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
+                    s.push_str(pieces[(seed >> 33) as usize % pieces.len()]);
+                }
+                assert_eq!(super::xml(&s), naive(&s), "{s:?}");
+            }
+        }
+        // A special at every position of a long plain run.
+        for at in 0..24 {
+            let mut s = "x".repeat(24);
+            s.replace_range(at..=at, "<");
+            assert_eq!(super::xml(&s), naive(&s), "{s:?}");
+        }
     }
 
     #[test]
