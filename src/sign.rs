@@ -44,6 +44,9 @@ pub const P12_PASSWORD_ENV: &str = "MAILCONF_P12_PASSWORD";
 /// Smallest RSA key accepted, in bits.
 pub const MIN_RSA_BITS: usize = 2048;
 
+/// Largest RSA key accepted, in bits: AWS-LC's limit, and the `rsa` crate's for public keys.
+pub const MAX_RSA_BITS: usize = 8192;
+
 /// Where the signing identity comes from.
 #[derive(Debug, Clone)]
 pub enum SignerSource {
@@ -85,7 +88,7 @@ pub enum SignError {
     #[error("{}: the key has {bits} bits; use an RSA key of at least {MIN_RSA_BITS} bits", path.display())]
     WeakKey { path: PathBuf, bits: usize },
     #[error(
-        "{}: this RSA key ({bits} bits) cannot be used for signing: {reason}; use an RSA key of 2048 to 8192 bits (the usual public exponent is 65537)",
+        "{}: this RSA key ({bits} bits) cannot be used for signing: {reason}; use an RSA key of {MIN_RSA_BITS} to {MAX_RSA_BITS} bits (the usual public exponent is 65537)",
         path.display()
     )]
     UnsupportedKey {
@@ -228,6 +231,15 @@ impl Signer {
         now: SystemTime,
     ) -> Result<Signer, SignError> {
         let subject = cert.tbs_certificate().subject().to_string();
+        let bits = private.size() * 8;
+        if bits > MAX_RSA_BITS {
+            // Before reading the certificate's key, which the `rsa` crate refuses as malformed.
+            return Err(SignError::UnsupportedKey {
+                path: key_path.to_path_buf(),
+                bits,
+                reason: format!("more than {MAX_RSA_BITS} bits"),
+            });
+        }
         let cert_key = cert
             .tbs_certificate()
             .subject_public_key_info()
@@ -245,7 +257,6 @@ impl Signer {
                 subject,
             });
         }
-        let bits = private.size() * 8;
         if bits < MIN_RSA_BITS {
             return Err(SignError::WeakKey {
                 path: key_path.to_path_buf(),
