@@ -3,10 +3,10 @@
 //! Loads a 2048-bit test identity through `Signer::load` (made with `openssl req -x509` when
 //! openssl exists, else generated here with the `rsa` crate and x509-cert's builder, or given as
 //! `CERT.pem KEY.pem`), then times N `Signer::sign` calls on a realistic Apple profile (one
-//! rendered by mailconf, about 5 KB) and N bare ring RSA PKCS#1 v1.5 SHA-256 signatures
-//! of a 32-byte message with the same key, single-threaded. Prints per-operation times, the
-//! ratio, one JSON line (`sign_cost {...}`) for scripts, and `openssl speed -seconds 2 rsa2048`'s
-//! signatures per second for reference when openssl exists.
+//! rendered by mailconf, about 5 KB) and N bare RSA PKCS#1 v1.5 SHA-256 signatures of a 32-byte
+//! message with the same key and the same library as `Signer` (aws-lc-rs), single-threaded.
+//! Prints per-operation times, the ratio, one JSON line (`sign_cost {...}`) for scripts, and
+//! `openssl speed -seconds 2 rsa2048`'s signatures per second for reference when openssl exists.
 //!
 //! Usage: cargo run --release --example sign_cost -- [N] [CERT.pem KEY.pem]
 
@@ -15,13 +15,13 @@ use std::process::Command;
 use std::str::FromStr;
 use std::time::{Duration, Instant, SystemTime};
 
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
 use der::Decode;
 use mailconf::account::{Account, Address, DisplayName};
 use mailconf::provider::Provider;
 use mailconf::render::{Context, Format};
 use mailconf::sign::{Signer, SignerSource};
-use ring::rand::SystemRandom;
-use ring::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
 use rsa::Generate;
 use rsa::pkcs1v15::{Signature, SigningKey};
 use rsa::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
@@ -51,12 +51,12 @@ fn main() -> Result<(), Error> {
     })?;
     // The same key, for the bare signatures: PKCS#8 DER from the PEM file.
     let (_, der) = der::pem::decode_vec(std::fs::read_to_string(&key)?.trim().as_bytes())?;
-    let pair = RsaKeyPair::from_pkcs8(&der).map_err(|e| format!("ring: {e}"))?;
+    let pair = RsaKeyPair::from_pkcs8(&der).map_err(|e| format!("aws-lc-rs: {e}"))?;
 
     let profile = realistic_profile()?;
     let message = [0x5au8; 32];
     let rng = SystemRandom::new();
-    let mut sig = vec![0; pair.public().modulus_len()];
+    let mut sig = vec![0; pair.public_modulus_len()];
     let bare = || {
         pair.sign(&RSA_PKCS1_SHA256, &rng, &message, &mut sig)
             .expect("bare signature");
@@ -90,7 +90,7 @@ fn main() -> Result<(), Error> {
     let per_bare = t_bare.as_secs_f64() / n as f64;
     println!(
         "identity: {origin}, {} bits; profile {} bytes, signed {out_len} bytes; N={n}",
-        pair.public().modulus_len() * 8,
+        pair.public_modulus_len() * 8,
         profile.len()
     );
     println!(
@@ -98,7 +98,7 @@ fn main() -> Result<(), Error> {
         per_sign * 1e3
     );
     println!(
-        "bare ring RSA-2048 sign (32 bytes): {:.3} ms",
+        "bare RSA-2048 sign (32 bytes):      {:.3} ms",
         per_bare * 1e3
     );
     println!(
@@ -115,7 +115,7 @@ fn main() -> Result<(), Error> {
         None => println!("openssl speed: not measured (no openssl command)"),
     }
     println!(
-        "sign_cost {{\"n\": {n}, \"profile_bytes\": {}, \"sign_s\": {per_sign:.9}, \"bare_ring_s\": {per_bare:.9}, \"ratio\": {:.4}, \"openssl_sign_s\": {}}}",
+        "sign_cost {{\"n\": {n}, \"profile_bytes\": {}, \"sign_s\": {per_sign:.9}, \"bare_s\": {per_bare:.9}, \"ratio\": {:.4}, \"openssl_sign_s\": {}}}",
         profile.len(),
         per_sign / per_bare,
         openssl.map_or("null".to_string(), |(per_s, _)| format!(

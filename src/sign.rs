@@ -10,14 +10,17 @@
 //! certificate, every certificate valid now); [`Signer::sign`] then does only the per-profile
 //! work: one SHA-256, one RSA signature, one DER encoding.
 //!
-//! The `rsa` crate parses and checks the key; the per-profile signature is made by `ring`
-//! (assembly Montgomery multiplication), whose key is built once in [`Signer::load`]. PKCS#1 v1.5
-//! is deterministic, so the bytes are the same whichever library computes the signature.
+//! The `rsa` crate parses and checks the key; the per-profile signature is made by `aws-lc-rs`
+//! (AWS-LC, with OpenSSL's assembly RSA code, AVX-512 IFMA where the CPU has it), whose key is
+//! built once in [`Signer::load`]. PKCS#1 v1.5 is deterministic, so the bytes are the same
+//! whichever library computes the signature.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
 use cms::cert::{CertificateChoices, IssuerAndSerialNumber};
 use cms::content_info::{CmsVersion, ContentInfo};
 use cms::signed_data::{
@@ -26,8 +29,6 @@ use cms::signed_data::{
 use der::asn1::{ObjectIdentifier, OctetString, SetOfVec};
 use der::oid::db::{rfc5911, rfc5912};
 use der::{Any, Decode, Encode, Tag};
-use ring::rand::SystemRandom;
-use ring::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
 use rsa::pkcs1::{DecodeRsaPrivateKey, EncodeRsaPrivateKey};
 use rsa::pkcs8::{DecodePrivateKey, DecodePublicKey};
 use rsa::traits::PublicKeyParts;
@@ -42,6 +43,9 @@ pub const P12_PASSWORD_ENV: &str = "MAILCONF_P12_PASSWORD";
 
 /// Smallest RSA key accepted, in bits.
 pub const MIN_RSA_BITS: usize = 2048;
+
+/// Largest RSA key accepted, in bits: AWS-LC's limit, and the `rsa` crate's for public keys.
+pub const MAX_RSA_BITS: usize = 8192;
 
 /// Where the signing identity comes from.
 #[derive(Debug, Clone)]
@@ -84,7 +88,7 @@ pub enum SignError {
     #[error("{}: the key has {bits} bits; use an RSA key of at least {MIN_RSA_BITS} bits", path.display())]
     WeakKey { path: PathBuf, bits: usize },
     #[error(
-        "{}: this RSA key ({bits} bits) cannot be used for signing: {reason}; use an RSA key of 2048 to 4096 bits with the usual public exponent 65537",
+        "{}: this RSA key ({bits} bits) cannot be used for signing: {reason}; use an RSA key of {MIN_RSA_BITS} to {MAX_RSA_BITS} bits (the usual public exponent is 65537)",
         path.display()
     )]
     UnsupportedKey {
@@ -139,9 +143,9 @@ pub enum SignError {
 
 /// A loaded and checked signing identity, shared by every worker thread.
 pub struct Signer {
-    /// The private key in ring's form, built once; every profile's signature uses it.
+    /// The private key in AWS-LC's form, built once; every profile's signature uses it.
     key: RsaKeyPair,
-    /// ring blinds the private-key operation with it; the signature itself is deterministic.
+    /// The ring-compatible `sign` takes one; aws-lc-rs ignores it (AWS-LC blinds with its own).
     rng: SystemRandom,
     subject: String,
     /// DER certificates to embed: the signer's first, then its chain without self-signed roots.
@@ -227,6 +231,15 @@ impl Signer {
         now: SystemTime,
     ) -> Result<Signer, SignError> {
         let subject = cert.tbs_certificate().subject().to_string();
+        let bits = private.size() * 8;
+        if bits > MAX_RSA_BITS {
+            // Before reading the certificate's key, which the `rsa` crate refuses as malformed.
+            return Err(SignError::UnsupportedKey {
+                path: key_path.to_path_buf(),
+                bits,
+                reason: format!("more than {MAX_RSA_BITS} bits"),
+            });
+        }
         let cert_key = cert
             .tbs_certificate()
             .subject_public_key_info()
@@ -244,7 +257,6 @@ impl Signer {
                 subject,
             });
         }
-        let bits = private.size() * 8;
         if bits < MIN_RSA_BITS {
             return Err(SignError::WeakKey {
                 path: key_path.to_path_buf(),
@@ -255,7 +267,7 @@ impl Signer {
         for (path, c) in &chain {
             check_validity(path, c, now)?;
         }
-        let key = ring_key(&private, key_path, bits)?;
+        let key = signing_key(&private, key_path, bits)?;
         let sid = SignerIdentifier::IssuerAndSerialNumber(IssuerAndSerialNumber {
             issuer: cert.tbs_certificate().issuer().clone(),
             serial_number: cert.tbs_certificate().serial_number().clone(),
@@ -311,7 +323,7 @@ impl Signer {
         .map_err(|e| fail(&e))?;
         // The signature covers the DER of the attributes as a SET OF (RFC 5652, 5.4).
         let to_sign = signed_attrs.to_der().map_err(|e| fail(&e))?;
-        let mut signature = vec![0; self.key.public().modulus_len()];
+        let mut signature = vec![0; self.key.public_modulus_len()];
         self.key
             .sign(&RSA_PKCS1_SHA256, &self.rng, &to_sign, &mut signature)
             .map_err(|_| fail(&"the RSA private-key operation failed"))?;
@@ -345,10 +357,10 @@ impl Signer {
     }
 }
 
-/// The private key as ring's `RsaKeyPair` (from its PKCS#1 DER). ring checks the key again and
-/// accepts only 2048 to 4096 bits, public exponent at least 65537, two primes: anything else is a
-/// clear [`SignError::UnsupportedKey`] at load time, before anything is written.
-fn ring_key(private: &PrivateKey, path: &Path, bits: usize) -> Result<RsaKeyPair, SignError> {
+/// The private key as aws-lc-rs's `RsaKeyPair` (from its PKCS#1 DER). AWS-LC checks the key
+/// again (2048 to 8192 bits, consistent components): a key it refuses is a clear
+/// [`SignError::UnsupportedKey`] at load time, before anything is written.
+fn signing_key(private: &PrivateKey, path: &Path, bits: usize) -> Result<RsaKeyPair, SignError> {
     let unsupported = |reason: String| SignError::UnsupportedKey {
         path: path.to_path_buf(),
         bits,
@@ -358,11 +370,11 @@ fn ring_key(private: &PrivateKey, path: &Path, bits: usize) -> Result<RsaKeyPair
         .to_pkcs1_der()
         .map_err(|e| unsupported(e.to_string()))?;
     let key = RsaKeyPair::from_der(der.as_bytes())
-        .map_err(|e| unsupported(format!("rejected by ring ({e})")))?;
-    if key.public().modulus_len() != private.size() {
+        .map_err(|e| unsupported(format!("rejected by AWS-LC ({e})")))?;
+    if key.public_modulus_len() != private.size() {
         return Err(unsupported(format!(
-            "ring reads a {}-byte modulus, not {}",
-            key.public().modulus_len(),
+            "AWS-LC reads a {}-byte modulus, not {}",
+            key.public_modulus_len(),
             private.size()
         )));
     }

@@ -699,7 +699,7 @@ fn signed_profile_verifies_and_embeds_the_profile_byte_for_byte() {
 
 #[test]
 fn signature_is_byte_identical_to_the_rsa_crate() {
-    // Signer::sign uses ring; PKCS#1 v1.5 is deterministic, so the rsa crate's signature over
+    // Signer::sign uses aws-lc-rs; PKCS#1 v1.5 is deterministic, so the rsa crate's signature over
     // the same signed attributes with the same key must be the very same bytes.
     use rsa::signature::{SignatureEncoding, Signer as _};
     let files = SignFiles::new();
@@ -1021,72 +1021,91 @@ fn cli_p12_signs_like_the_pem_files() {
     assert!(String::from_utf8_lossy(&wrong.stderr).contains("wrong password"));
 }
 
-/// A key `ring` cannot sign with (public exponent 3, made by openssl) is refused at load, with a
-/// message naming the key file, and nothing is written.
+/// Keys that ring refused and AWS-LC signs with: public exponent 3, and more than 4096 bits (both
+/// made by openssl). The profile is signed, openssl verifies it, and the content is the unsigned
+/// profile byte for byte.
 #[test]
-fn a_key_ring_refuses_is_a_clear_error_before_anything_is_written() {
+fn keys_ring_refused_exponent_3_and_over_4096_bits_sign_and_verify() {
     if !openssl_available() {
-        println!("note: no openssl command; skipping the exponent-3 key test");
+        println!("note: no openssl command; skipping the exponent-3 and 4608-bit key test");
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let key = dir.path().join("e3.pem");
-    let cert = dir.path().join("e3.crt");
-    let ok = Command::new("openssl")
-        .args([
-            "genpkey",
-            "-algorithm",
-            "RSA",
-            "-pkeyopt",
-            "rsa_keygen_bits:2048",
-        ])
-        .args(["-pkeyopt", "rsa_keygen_pubexp:3", "-out"])
-        .arg(&key)
-        .output()
+    let unsigned = dir.path().join("unsigned.mobileconfig");
+    let status = Command::cargo_bin("mailconf")
         .unwrap()
-        .status
-        .success()
-        && Command::new("openssl")
-            .args(["req", "-x509", "-subj", "/CN=e3", "-days", "2", "-key"])
-            .arg(&key)
+        .args(["profile", "a@kyoto-u.ac.jp", "--format", "apple", "-o"])
+        .arg(&unsigned)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let unsigned = std::fs::read(&unsigned).unwrap();
+    for (name, bits, exponent) in [("e3", 2048, 3), ("big", 4608, 65537)] {
+        let key = dir.path().join(format!("{name}.pem"));
+        let cert = dir.path().join(format!("{name}.crt"));
+        let ok = Command::new("openssl")
+            .args(["genpkey", "-algorithm", "RSA", "-pkeyopt"])
+            .arg(format!("rsa_keygen_bits:{bits}"))
+            .arg("-pkeyopt")
+            .arg(format!("rsa_keygen_pubexp:{exponent}"))
             .arg("-out")
-            .arg(&cert)
+            .arg(&key)
             .output()
             .unwrap()
             .status
-            .success();
-    if !ok {
-        println!("note: openssl could not make an exponent-3 key; skipping");
-        return;
+            .success()
+            && Command::new("openssl")
+                .args([
+                    "req",
+                    "-x509",
+                    "-subj",
+                    "/CN=ring-refused",
+                    "-days",
+                    "2",
+                    "-key",
+                ])
+                .arg(&key)
+                .arg("-out")
+                .arg(&cert)
+                .output()
+                .unwrap()
+                .status
+                .success();
+        if !ok {
+            println!("note: openssl could not make the {name} key; skipping it");
+            continue;
+        }
+        let out = dir.path().join(format!("{name}.mobileconfig"));
+        let output = Command::cargo_bin("mailconf")
+            .unwrap()
+            .args([
+                "profile",
+                "a@kyoto-u.ac.jp",
+                "--format",
+                "apple",
+                "--sign-cert",
+            ])
+            .arg(&cert)
+            .arg("--sign-key")
+            .arg(&key)
+            .arg("-o")
+            .arg(&out)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let signed = std::fs::read(&out).unwrap();
+        let sd: SignedData = ContentInfo::from_der(&signed)
+            .unwrap()
+            .content
+            .decode_as()
+            .unwrap();
+        let si = sd.signer_infos.0.iter().next().unwrap();
+        assert_eq!(si.signature.as_bytes().len() * 8, bits, "{name}");
+        let content = openssl_verify(&out).expect("openssl exists");
+        assert_eq!(content, unsigned, "{name}");
     }
-    let out = dir.path().join("p.mobileconfig");
-    let output = Command::cargo_bin("mailconf")
-        .unwrap()
-        .args([
-            "profile",
-            "a@kyoto-u.ac.jp",
-            "--format",
-            "apple",
-            "--sign-cert",
-        ])
-        .arg(&cert)
-        .arg("--sign-key")
-        .arg(&key)
-        .arg("-o")
-        .arg(&out)
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        stderr.contains(&format!(
-            "{}: this RSA key (2048 bits) cannot be used",
-            key.display()
-        )),
-        "{stderr}"
-    );
-    assert!(stderr.contains("65537"), "{stderr}");
-    assert!(!out.exists());
-    let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
-    assert_eq!(left.len(), 2, "only the key and the certificate");
 }
