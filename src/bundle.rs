@@ -4,9 +4,11 @@
 //! `index.html`, `publish/…`, `users/ADDRESS/…` (users sorted by address), `manifest.csv`.
 //!
 //! Workers (rayon) render and compress a chunk of users at a time; the writer appends the
-//! compressed entries in order ([`crate::zipstream`]), so compression never runs on the writer and
-//! memory holds one chunk, not the whole department. The manifest and the zip's central directory
-//! are spooled to temporary files.
+//! compressed entries in order ([`crate::zipstream`]), so per-user compression never runs on the
+//! writer and memory holds a few chunks, not the whole department. The two files that grow with
+//! the roster are deflated into temporary files as they are written: `index.html` on a thread of
+//! its own while the users are rendered (appended last, listed first), `manifest.csv` by the
+//! writer as each user's rows arrive. The zip's central directory is spooled too.
 
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
