@@ -26,6 +26,8 @@ use crate::zipstream::{Compressed, DosTime, Listing, Spool, ZipStream};
 /// Users rendered per batch: bounds memory (a batch of 64 is about 3 MB of files) while keeping
 /// every core busy.
 const CHUNK: usize = 64;
+/// The zip's write buffer: entries are a few KB each, so a large buffer saves most write calls.
+const OUT_BUFFER: usize = 256 * 1024;
 /// Rosters at least this long get a progress bar (on a terminal, without `--quiet`).
 const PROGRESS_MIN_USERS: usize = 500;
 /// Deflate level of every entry unless `--compression-level` says otherwise. libdeflate's level 1
@@ -99,7 +101,7 @@ pub fn write(
         ctx,
         accounts,
         &stem,
-        BufWriter::new(pending.file()),
+        BufWriter::with_capacity(OUT_BUFFER, pending.file()),
         options,
     )
     .map_err(|e| match e {

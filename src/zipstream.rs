@@ -131,10 +131,20 @@ impl Compressed {
 /// highest, 9, for levels above it.
 pub const MAX_LEVEL: u32 = 12;
 
+/// The largest scratch buffer a thread keeps between files.
+const SCRATCH_KEEP: usize = 1 << 20;
+
+/// A thread's compressor (for the level it was made for) and its output scratch buffer.
+struct Deflater {
+    level: u32,
+    compressor: Compressor,
+    scratch: Vec<u8>,
+}
+
 thread_local! {
     /// One compressor per thread, kept between entries: making one allocates and clears its
     /// tables, which costs more than compressing a small file (`bench/PROFILE.md`).
-    static DEFLATER: RefCell<Option<(u32, Compressor)>> = const { RefCell::new(None) };
+    static DEFLATER: RefCell<Option<Deflater>> = const { RefCell::new(None) };
 }
 
 /// Raw deflate of `data` at `level` with this thread's compressor; `None` for level 0 or when the
@@ -147,16 +157,33 @@ pub fn deflate(data: &[u8], level: u32) -> Option<Vec<u8>> {
     let lvl = CompressionLvl::new(level.min(MAX_LEVEL) as i32).ok()?;
     DEFLATER.with(|cell| {
         let mut slot = cell.borrow_mut();
-        if !matches!(&*slot, Some((l, _)) if *l == level) {
-            *slot = Some((level, Compressor::new(lvl)));
+        if !matches!(&*slot, Some(d) if d.level == level) {
+            *slot = Some(Deflater {
+                level,
+                compressor: Compressor::new(lvl),
+                scratch: Vec::new(),
+            });
         }
-        let (_, compressor) = slot.as_mut().expect("set just above");
+        let Deflater {
+            compressor,
+            scratch,
+            ..
+        } = slot.as_mut().expect("set just above");
         // Room for one byte less than the input: libdeflate refuses when the result would not
-        // fit, which is exactly when the file is better stored.
-        let mut out = vec![0u8; data.len() - 1];
-        let n = compressor.deflate_compress(data, &mut out).ok()?;
-        out.truncate(n);
-        Some(out)
+        // fit, which is exactly when the file is better stored. The scratch buffer is reused, so
+        // it is not cleared for every file, and the entry keeps only the bytes it needs.
+        if scratch.len() < data.len() - 1 {
+            scratch.resize(data.len() - 1, 0);
+        }
+        let deflated = compressor
+            .deflate_compress(data, &mut scratch[..data.len() - 1])
+            .ok()
+            .map(|n| scratch[..n].to_vec());
+        // Per-user files are a few KB; do not keep a large file's worth of memory per thread.
+        if scratch.len() > SCRATCH_KEEP {
+            *scratch = Vec::new();
+        }
+        deflated
     })
 }
 
