@@ -4,7 +4,7 @@
 #   bench/run.sh [--quick] [--sizes 1000,10000] [--peer-max-reps-100k K]
 #
 # Needs only the Rust toolchain and python3 (with venv). It
-#   1. builds mailconf and the deflate-floor program in release mode,
+#   1. builds mailconf, the deflate-floor and signing-cost programs in release mode,
 #   2. installs automx2 into target/bench-venv (once),
 #   3. runs bench/bench.py, which writes bench/results.md and target/bench/results.json.
 # Generated rosters and zips go to target/bench/ (ignored by git).
@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 VENV=target/bench-venv
 
 echo "[bench] building mailconf and the floor program (release)" >&2
-cargo build --release --quiet --bin mailconf --example deflate_floor
+cargo build --release --quiet --bin mailconf --example deflate_floor --example sign_cost
 
 if [[ ! -x "$VENV/bin/python" ]] || ! "$VENV/bin/python" -c 'import automx2' 2>/dev/null; then
     echo "[bench] creating $VENV with automx2 from PyPI" >&2
