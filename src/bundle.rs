@@ -30,9 +30,10 @@ const CHUNK: usize = 64;
 const OUT_BUFFER: usize = 256 * 1024;
 /// Rosters at least this long get a progress bar (on a terminal, without `--quiet`).
 const PROGRESS_MIN_USERS: usize = 500;
-/// Deflate level of every entry unless `--compression-level` says otherwise. libdeflate's level 1
-/// measured 1.7× less CPU than its level 6 for a zip 4–6 % larger, about the size zlib's level 6
-/// gave (`bench/PROFILE.md`): the bundle is compression-bound, and IT staff regenerate it often.
+/// Deflate level of every entry unless `--compression-level` says otherwise. With libdeflate's
+/// level 1 a bundle took 1.5× less time than at its level 6 for a zip 3–6 % larger, within 2–6 % of
+/// the size zlib's level 6 gave (`bench/results.md`, `bench/PROFILE.md`): IT staff regenerate
+/// bundles often.
 pub const DEFAULT_LEVEL: u32 = 1;
 
 #[derive(Debug, thiserror::Error)]

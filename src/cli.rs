@@ -125,7 +125,7 @@ pub struct BundleArgs {
     #[arg(short, long)]
     pub quiet: bool,
     /// Deflate level of the zip's entries: 0 (store), 1 (fastest deflate, the default) to 12
-    /// (smallest, slowest); 6 makes the zip about 6 % smaller for about 1.7 times the CPU
+    /// (smallest, slowest); 6 makes the zip 3-6 % smaller for about 1.5 times the time
     #[arg(long, value_name = "0-12", default_value_t = crate::bundle::DEFAULT_LEVEL,
           value_parser = clap::value_parser!(u32).range(0..=i64::from(crate::zipstream::MAX_LEVEL)))]
     pub compression_level: u32,
