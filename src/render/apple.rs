@@ -73,15 +73,61 @@ pub struct Identity {
 /// Identifier: `{identifier_prefix}.{address made safe}{suffix}`. UUID: version 5, in the
 /// namespace `UUIDv5(DNS namespace, identifier_prefix)`, of the name `{address}/{purpose}`.
 pub fn identity(provider: &Provider, address: &Address, purpose: Purpose) -> Identity {
+    identity_in(provider, &namespace(provider), address, purpose)
+}
+
+/// The UUID namespace of `provider`'s identities: `UUIDv5(DNS namespace, identifier_prefix)`.
+fn namespace(provider: &Provider) -> Uuid {
+    Uuid::new_v5(
+        &Uuid::NAMESPACE_DNS,
+        provider.identifier_prefix.as_str().as_bytes(),
+    )
+}
+
+/// [`identity`] with the provider's namespace already worked out.
+fn identity_in(
+    provider: &Provider,
+    namespace: &Uuid,
+    address: &Address,
+    purpose: Purpose,
+) -> Identity {
     let prefix = provider.identifier_prefix.as_str();
-    let namespace = Uuid::new_v5(&Uuid::NAMESPACE_DNS, prefix.as_bytes());
     let name = format!("{address}/{}", purpose.uuid_name());
     Identity {
         identifier: format!("{prefix}.{}{}", safe_address(address), purpose.suffix()),
         uuid: format!(
             "{:X}",
-            Uuid::new_v5(&namespace, name.as_bytes()).hyphenated()
+            Uuid::new_v5(namespace, name.as_bytes()).hyphenated()
         ),
+    }
+}
+
+/// What every Apple profile of a run shares, worked out once ([`Context::apple`]) instead of for
+/// every person: the UUID namespace, the organization line and the consent texts.
+#[derive(Debug, Clone)]
+pub(crate) struct Shared {
+    namespace: Uuid,
+    organization: String,
+    /// The notices that concern POP and IMAP, joined per language.
+    consent_pop: Option<Consent>,
+    consent_imap: Option<Consent>,
+}
+
+impl Shared {
+    pub(crate) fn new(provider: &Provider) -> Shared {
+        Shared {
+            namespace: namespace(provider),
+            organization: organization(provider),
+            consent_pop: consent(provider, Protocol::Pop3),
+            consent_imap: consent(provider, Protocol::Imap),
+        }
+    }
+
+    fn consent(&self, protocol: Protocol) -> Option<&Consent> {
+        match protocol {
+            Protocol::Pop3 => self.consent_pop.as_ref(),
+            Protocol::Imap => self.consent_imap.as_ref(),
+        }
     }
 }
 
@@ -124,21 +170,21 @@ const AUTH_PASSWORD: &str = "EmailAuthPassword";
 #[derive(Template)]
 #[template(path = "apple/mail.xml")]
 struct MailProfile<'a> {
-    top: TopLevel,
+    top: TopLevel<'a>,
     mail: MailPayload<'a>,
 }
 
 #[derive(Template)]
 #[template(path = "apple/google.xml")]
 struct GoogleProfile<'a> {
-    top: TopLevel,
+    top: TopLevel<'a>,
     google: GooglePayload<'a>,
 }
 
-struct TopLevel {
+struct TopLevel<'a> {
     payload: PayloadText,
-    organization: String,
-    consent: Option<Consent>,
+    organization: &'a str,
+    consent: Option<&'a Consent>,
 }
 
 struct PayloadText {
@@ -147,6 +193,7 @@ struct PayloadText {
     description: String,
 }
 
+#[derive(Debug, Clone)]
 struct Consent {
     ja: String,
     en: String,
@@ -224,13 +271,15 @@ fn protocol_label(protocol: Protocol) -> &'static str {
 /// Renders the unsigned mail profile.
 pub fn render_mail_unsigned(ctx: &Context<'_>, account: &Account) -> Result<Vec<u8>, RenderError> {
     let provider = ctx.provider;
+    let shared = ctx.apple();
+    let id = |purpose| identity_in(provider, &shared.namespace, &account.address, purpose);
     let names = &provider.names;
     let address = account.address.as_str();
     let proto = protocol_label(ctx.protocol);
     let template = MailProfile {
         top: TopLevel {
             payload: PayloadText {
-                id: identity(provider, &account.address, Purpose::MailProfile),
+                id: id(Purpose::MailProfile),
                 display_name: format!("{} ({proto}): {address}", names.short),
                 description: format!(
                     "{} のメールアカウント {address} を {proto} で設定します。パスワードはインストール中に入力します。\n\
@@ -238,12 +287,12 @@ pub fn render_mail_unsigned(ctx: &Context<'_>, account: &Account) -> Result<Vec<
                     names.display_ja, names.display_en
                 ),
             },
-            organization: organization(provider),
-            consent: consent(provider, ctx.protocol),
+            organization: &shared.organization,
+            consent: shared.consent(ctx.protocol),
         },
         mail: MailPayload {
             payload: PayloadText {
-                id: identity(provider, &account.address, Purpose::MailPayload),
+                id: id(Purpose::MailPayload),
                 display_name: format!("{} ({proto})", names.short),
                 description: format!("{address} ({proto}, SMTP)"),
             },
@@ -264,12 +313,14 @@ pub fn render_google_unsigned(
     account: &Account,
 ) -> Result<Vec<u8>, RenderError> {
     let provider = ctx.provider;
+    let shared = ctx.apple();
+    let id = |purpose| identity_in(provider, &shared.namespace, &account.address, purpose);
     let names = &provider.names;
     let address = account.address.as_str();
     let template = GoogleProfile {
         top: TopLevel {
             payload: PayloadText {
-                id: identity(provider, &account.address, Purpose::GoogleProfile),
+                id: id(Purpose::GoogleProfile),
                 display_name: format!("{} (Google): {address}", names.short),
                 description: format!(
                     "iPhone・iPad 専用: {} のアカウント {address} を Google アカウントとして設定します(Google でログイン、アプリ パスワード不要)。Mac では使えません。\n\
@@ -277,12 +328,12 @@ pub fn render_google_unsigned(
                     names.display_ja, names.display_en
                 ),
             },
-            organization: organization(provider),
+            organization: &shared.organization,
             consent: None,
         },
         google: GooglePayload {
             payload: PayloadText {
-                id: identity(provider, &account.address, Purpose::GooglePayload),
+                id: id(Purpose::GooglePayload),
                 display_name: format!("{} (Google)", names.short),
                 description: format!("{address} (Google, iPhone/iPad)"),
             },

@@ -9,7 +9,7 @@ pub mod outlook;
 pub mod publish;
 pub mod thunderbird;
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use crate::account::Account;
 use crate::provider::{Protocol, Provider, WindowsDir};
@@ -180,6 +180,9 @@ pub struct Context<'a> {
     pub prf_dir: Option<WindowsDir>,
     /// Signs Apple profiles when set.
     pub signer: Option<Arc<Signer>>,
+    /// What every Apple profile shares, worked out on first use from `provider` (which a
+    /// context keeps for its whole life).
+    apple: OnceLock<apple::Shared>,
 }
 
 impl<'a> Context<'a> {
@@ -197,7 +200,13 @@ impl<'a> Context<'a> {
             signer: None,
             prf_encoding: PrfEncoding::default(),
             prf_dir: None,
+            apple: OnceLock::new(),
         }
+    }
+
+    /// The provider's values every Apple profile shares, worked out once per run.
+    pub(crate) fn apple(&self) -> &apple::Shared {
+        self.apple.get_or_init(|| apple::Shared::new(self.provider))
     }
 
     /// Keeps only the formats of the chosen groups.
