@@ -219,9 +219,19 @@ pub fn write_zip<W: Write>(
         });
         for batch in received {
             for user in batch? {
-                for (entry, row) in user.entries.iter().zip(&user.rows) {
+                let email = user.account.address.as_str();
+                let name = user.account.name.as_ref().map_or("", |n| n.as_str());
+                for (entry, sha256) in &user.files {
                     zip.add(entry)?;
-                    manifest.write_record(row).map_err(csv_error)?;
+                    // The manifest's path is the entry's name inside the top folder.
+                    let path = entry
+                        .name()
+                        .strip_prefix(stem)
+                        .and_then(|p| p.strip_prefix('/'))
+                        .expect("user entries are named STEM/users/…");
+                    manifest
+                        .write_record([email, name, path, sha256])
+                        .map_err(csv_error)?;
                 }
                 if let Some(bar) = &progress {
                     bar.inc(1);
@@ -267,41 +277,31 @@ fn progress_bar(len: usize) -> indicatif::ProgressBar {
     bar
 }
 
-/// One user's compressed entries and their manifest rows (email, name, path, sha256).
-struct UserEntries {
-    entries: Vec<Compressed>,
-    rows: Vec<[String; 4]>,
+/// One user's compressed entries, each with the SHA-256 (hex) of its bytes for the manifest.
+struct UserEntries<'a> {
+    account: &'a Account,
+    files: Vec<(Compressed, String)>,
 }
 
-fn render_user(
+fn render_user<'a>(
     ctx: &Context<'_>,
-    account: &Account,
+    account: &'a Account,
     stem: &str,
     level: u32,
-) -> Result<UserEntries, Failure> {
+) -> Result<UserEntries<'a>, Failure> {
     let mut files = ctx.user_files(account)?;
     files.sort_by(|a, b| a.path.cmp(&b.path));
-    let mut entries = Vec::with_capacity(files.len());
-    let mut rows = Vec::with_capacity(files.len());
-    for file in files {
-        let path = format!("users/{}/{}", account.address, file.path);
-        rows.push([
-            account.address.to_string(),
-            account
-                .name
-                .as_ref()
-                .map(|n| n.to_string())
-                .unwrap_or_default(),
-            path.clone(),
-            hex(&Sha256::digest(&file.bytes)),
-        ]);
-        entries.push(Compressed::new(
-            format!("{stem}/{path}"),
-            &file.bytes,
-            level,
-        ));
-    }
-    Ok(UserEntries { entries, rows })
+    let files = files
+        .into_iter()
+        .map(|file| {
+            let name = format!("{stem}/users/{}/{}", account.address, file.path);
+            (
+                Compressed::new(name, &file.bytes, level),
+                hex(&Sha256::digest(&file.bytes)),
+            )
+        })
+        .collect();
+    Ok(UserEntries { account, files })
 }
 
 fn hex(bytes: &[u8]) -> String {
