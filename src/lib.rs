@@ -13,6 +13,7 @@ pub mod provider;
 pub mod render;
 pub mod roster;
 pub mod sign;
+pub mod skeleton;
 pub mod zipstream;
 
 mod commands;

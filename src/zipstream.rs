@@ -8,8 +8,9 @@
 //! UTF-8 flag; ZIP64 records are written when the counts or offsets need them (APPNOTE 6.3.10).
 //! The `zip` crate reads these archives back in the tests.
 //!
-//! Compression: a file held in memory (every per-user file) is deflated in one call by libdeflate
-//! (`libdeflater`), which measured 1.4–2.9× faster than zlib-rs on the bundle's files at the same
+//! Compression: a per-user file that follows its format's pattern is deflated from the pattern's
+//! [`Skeleton`], learned once per run. Any other file held in memory is deflated in one call by
+//! libdeflate (`libdeflater`), which measured 1.4–2.9× faster than zlib-rs on the bundle's files at the same
 //! or a smaller size (`bench/PROFILE.md`). Files too large to hold (the index and the manifest,
 //! which grow with the roster) are deflated as they are written, by zlib-rs ([`Spool`]), since
 //! libdeflate has no streaming interface.
@@ -22,6 +23,8 @@ use std::cell::RefCell;
 use flate2::Compression;
 use flate2::write::DeflateEncoder;
 use libdeflater::{CompressionLvl, Compressor};
+
+use crate::skeleton::Skeleton;
 
 /// Bit 11 of the general-purpose flags: the name is UTF-8 (APPNOTE 4.4.4).
 const FLAG_UTF8: u16 = 1 << 11;
@@ -105,7 +108,33 @@ impl Compressed {
     /// Deflates `data` at `level`, 0 (store) to [`MAX_LEVEL`]; stored instead when deflate would
     /// not make it smaller.
     pub fn new(name: String, data: &[u8], level: u32) -> Compressed {
-        let (method, data_out) = match deflate(data, level) {
+        Compressed::from_deflated(name, data, deflate(data, level))
+    }
+
+    /// Like [`Compressed::new`], but a file that fits one of `skeletons` (the pattern its format
+    /// follows) is deflated from it, without searching for matches again; any other file is
+    /// deflated at `level`. Level 0 stores.
+    pub fn with_skeletons(
+        name: String,
+        data: &[u8],
+        level: u32,
+        skeletons: &[Skeleton],
+    ) -> Compressed {
+        let deflated = if level == 0 {
+            None
+        } else {
+            skeletons
+                .iter()
+                .find_map(|s| s.deflate(data))
+                .filter(|d| d.len() < data.len())
+                .or_else(|| deflate(data, level))
+        };
+        Compressed::from_deflated(name, data, deflated)
+    }
+
+    /// `data` deflated, or stored when `deflated` is `None`.
+    fn from_deflated(name: String, data: &[u8], deflated: Option<Vec<u8>>) -> Compressed {
+        let (method, data_out) = match deflated {
             Some(deflated) => (METHOD_DEFLATED, deflated),
             None => (METHOD_STORED, data.to_vec()),
         };
