@@ -267,6 +267,24 @@ fn imap_profile_uses_imap_and_drops_pop_notices() {
 }
 
 #[test]
+fn notices_with_markup_characters_stay_text() {
+    // The consent texts are escaped once per run, not per profile: they must still be escaped.
+    let text = r#"Tom & Jerry's <b>"notice"</b> ]]> &amp;"#;
+    let toml = mailconf::provider::KUMAIL_TOML.replace(
+        "Your university password itself does not work.",
+        &text.replace('"', "\\\""),
+    );
+    assert_ne!(toml, mailconf::provider::KUMAIL_TOML);
+    let p = Provider::from_toml(&toml, Path::new("p.toml")).unwrap();
+    let a = account("hanako@kyoto-u.ac.jp", None);
+    let top = check_profile(&mail_profile(&p, None, &a));
+    let consent = top["ConsentText"].as_dictionary().unwrap();
+    let en = s(consent, "en");
+    assert!(en.contains(text), "{en}");
+    assert_eq!(s(consent, "default"), en);
+}
+
+#[test]
 fn no_name_means_no_name_key() {
     let p = Provider::kumail();
     let a = account("hanako@kyoto-u.ac.jp", None);

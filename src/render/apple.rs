@@ -10,6 +10,7 @@
 use askama::Template;
 use uuid::Uuid;
 
+use super::escape::XmlText;
 use super::{Context, RenderError, render_template};
 use crate::account::{Account, Address};
 use crate::provider::{Protocol, Provider, Security, Server};
@@ -193,10 +194,11 @@ struct PayloadText {
     description: String,
 }
 
+/// Escaped once per run ([`XmlText`]): the same few KB in every profile.
 #[derive(Debug, Clone)]
 struct Consent {
-    ja: String,
-    en: String,
+    ja: XmlText,
+    en: XmlText,
 }
 
 struct MailPayload<'a> {
@@ -252,8 +254,8 @@ fn consent(provider: &Provider, protocol: Protocol) -> Option<Consent> {
         .filter(|n| n.applies_to(protocol))
         .collect();
     (!notices.is_empty()).then(|| Consent {
-        ja: join(notices.iter().map(|n| n.ja.as_str())),
-        en: join(notices.iter().map(|n| n.en.as_str())),
+        ja: XmlText::new(&join(notices.iter().map(|n| n.ja.as_str()))),
+        en: XmlText::new(&join(notices.iter().map(|n| n.en.as_str()))),
     })
 }
 
