@@ -16,12 +16,11 @@ use std::sync::mpsc::sync_channel;
 use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
-use sha2::{Digest, Sha256};
 
-use crate::account::{Account, Address, DisplayName};
+use crate::account::Account;
 use crate::output::{OutputError, PendingFile};
-use crate::render::{Context, Format, RenderError, index, publish};
-use crate::skeleton::Skeleton;
+use crate::pattern::Patterns;
+use crate::render::{Context, RenderError, index, publish};
 use crate::zipstream::{Compressed, DosTime, Listing, Spool, ZipStream};
 
 /// Users rendered per batch: bounds memory (a batch of 64 is about 3 MB of files) while keeping
@@ -31,11 +30,6 @@ const CHUNK: usize = 64;
 const OUT_BUFFER: usize = 256 * 1024;
 /// Rosters at least this long get a progress bar (on a terminal, without `--quiet`).
 const PROGRESS_MIN_USERS: usize = 500;
-/// The highest level at which per-user files are deflated from their format's learned pattern
-/// ([`crate::skeleton`]): 2.3× less CPU than libdeflate's level 1 for the whole bundle, for a zip
-/// 1 % smaller than level 1's (10,000 users, all formats). Above it, each file is deflated on its
-/// own by libdeflate, for a smaller zip at several times the time.
-pub const PATTERN_MAX_LEVEL: u32 = 5;
 /// Deflate level of every entry unless `--compression-level` says otherwise. With libdeflate's
 /// level 1 a bundle took 1.5× less time than at its level 6 for a zip 3–6 % larger, within 2–6 % of
 /// the size zlib's level 6 gave (`bench/results.md`, `bench/PROFILE.md`): IT staff regenerate
@@ -310,81 +304,14 @@ fn render_user<'a>(
         .into_iter()
         .map(|(&format, file)| {
             let name = format!("{stem}/users/{}/{}", account.address, file.path);
+            let pattern = patterns.of(format);
             (
-                Compressed::with_skeletons(name, &file.bytes, level, patterns.of(format)),
-                hex(&Sha256::digest(&file.bytes)),
+                Compressed::with_skeletons(name, &file.bytes, level, pattern.skeletons()),
+                hex(&pattern.sha256(&file.bytes)),
             )
         })
         .collect();
     Ok(UserEntries { account, files })
-}
-
-/// Made-up people whose files teach each format its pattern ([`Skeleton::learn`]): local parts
-/// and names of different lengths and characters, Latin and kanji, so that no byte of a value is
-/// taken for part of the pattern. Every name is in CP932, which Outlook's PRF may require.
-const PROBES: [(&str, &str); 4] = [
-    ("alpha.1", "Alpha Probe"),
-    ("zq-x7_w", "山田 花子"),
-    ("kk+yy.mm", "Mmm, Kay"),
-    ("b2.nnn", "李 明"),
-];
-
-/// Each chosen format's patterns: one learned from people with a name, one from people without.
-struct Patterns(Vec<(Format, Vec<Skeleton>)>);
-
-impl Patterns {
-    /// Renders every chosen format for the probes and learns its patterns (about 10 ms of CPU,
-    /// in parallel); none at level 0, where files are stored, or above [`PATTERN_MAX_LEVEL`].
-    fn learn(ctx: &Context<'_>, level: u32) -> Patterns {
-        if level == 0 || level > PATTERN_MAX_LEVEL {
-            return Patterns(Vec::new());
-        }
-        let domain = ctx.provider.domains.primary().as_str();
-        let people = |named: bool| -> Vec<Account> {
-            PROBES
-                .iter()
-                .filter_map(|&(local, name)| {
-                    Some(Account {
-                        address: Address::parse(&format!("{local}@{domain}")).ok()?,
-                        name: if named {
-                            DisplayName::parse(name).ok()?
-                        } else {
-                            None
-                        },
-                    })
-                })
-                .collect()
-        };
-        let groups = [people(true), people(false)];
-        Patterns(
-            ctx.formats
-                .par_iter()
-                .map(|&format| {
-                    let skeletons = groups
-                        .par_iter()
-                        .filter_map(|group| {
-                            let samples = group
-                                .iter()
-                                .map(|a| format.render(ctx, a))
-                                .collect::<Result<Vec<_>, _>>()
-                                .ok()?;
-                            let samples: Vec<&[u8]> = samples.iter().map(Vec::as_slice).collect();
-                            Skeleton::learn(&samples)
-                        })
-                        .collect();
-                    (format, skeletons)
-                })
-                .collect(),
-        )
-    }
-
-    /// The patterns learned for `format` (none when it was not learned).
-    fn of(&self, format: Format) -> &[Skeleton] {
-        self.0
-            .iter()
-            .find(|(f, _)| *f == format)
-            .map_or(&[], |(_, s)| s.as_slice())
-    }
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -404,51 +331,4 @@ pub fn timestamp_from_env() -> DosTime {
         .and_then(|s| s.trim().parse::<i64>().ok())
         .and_then(DosTime::from_unix)
         .unwrap_or_default()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::provider::Provider;
-
-    fn person(address: &str, name: Option<&str>) -> Account {
-        Account {
-            address: Address::parse(address).unwrap(),
-            name: name.and_then(|n| DisplayName::parse(n).unwrap()),
-        }
-    }
-
-    #[test]
-    fn every_format_learns_patterns_that_people_fit() {
-        let provider = Provider::kumail();
-        let mut ctx = Context::new(&provider, None);
-        ctx.formats = Format::ALL.to_vec();
-        let patterns = Patterns::learn(&ctx, DEFAULT_LEVEL);
-        let people = [
-            person("tanaka.yumiko.5m@kyoto-u.ac.jp", Some("田中 由美子")),
-            person("john.smith.9a@kyoto-u.ac.jp", Some("Smith, John")),
-            person("x@kyoto-u.ac.jp", None),
-            person(
-                "a-very-long.local_part+with.tags.2026@kyoto-u.ac.jp",
-                Some("&amp; <b>\"]]> = [x] 100% O'Brien"),
-            ),
-        ];
-        for &format in Format::ALL {
-            let skeletons = patterns.of(format);
-            assert_eq!(skeletons.len(), 2, "{format:?}: one named, one unnamed");
-            for p in &people {
-                let bytes = format.render(&ctx, p).unwrap();
-                let fits = skeletons.iter().find(|s| s.deflate(&bytes).is_some());
-                let fits = fits.unwrap_or_else(|| panic!("{format:?} of {}", p.address));
-                let coverage = fits.coverage(&bytes);
-                assert!(coverage > 0.8, "{format:?} of {}: {coverage}", p.address);
-            }
-        }
-        assert!(Patterns::learn(&ctx, 0).of(Format::Guide).is_empty());
-        assert!(
-            Patterns::learn(&ctx, PATTERN_MAX_LEVEL + 1)
-                .of(Format::Guide)
-                .is_empty()
-        );
-    }
 }

@@ -9,6 +9,7 @@ pub mod account;
 pub mod bundle;
 pub mod cli;
 pub mod output;
+pub mod pattern;
 pub mod provider;
 pub mod render;
 pub mod roster;
