@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use rayon::prelude::*;
 
 use crate::account::Account;
-use crate::output::{OutputError, PendingFile};
+use crate::output::{OutputError, PendingFile, SyncingWriter};
 use crate::pattern::Patterns;
 use crate::render::{Context, RenderError, index, publish};
 use crate::zipstream::{Compressed, DosTime, Listing, Spool, ZipStream};
@@ -98,20 +98,19 @@ pub fn write(
             path: target.to_path_buf(),
         })?;
     let mut pending = PendingFile::create(target, options.force)?;
-    let files = write_zip(
-        ctx,
-        accounts,
-        &stem,
-        BufWriter::with_capacity(OUT_BUFFER, pending.file()),
-        options,
-    )
-    .map_err(|e| match e {
-        Failure::Io(source) => BundleError::Write {
-            path: target.to_path_buf(),
-            source,
-        },
+    let write_error = |source| BundleError::Write {
+        path: target.to_path_buf(),
+        source,
+    };
+    let mut out = BufWriter::with_capacity(OUT_BUFFER, SyncingWriter::new(pending.file()));
+    let files = write_zip(ctx, accounts, &stem, &mut out, options).map_err(|e| match e {
+        Failure::Io(source) => write_error(source),
         Failure::Render(r) => BundleError::Render(r),
     })?;
+    out.into_inner()
+        .map_err(|e| write_error(e.into_error()))?
+        .finish()
+        .map_err(write_error)?;
     let bytes = pending
         .file()
         .metadata()

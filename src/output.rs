@@ -6,6 +6,8 @@ use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::sync::mpsc::{SyncSender, sync_channel};
+use std::thread::JoinHandle;
 
 use tempfile::{NamedTempFile, TempDir};
 
@@ -196,6 +198,90 @@ impl PendingFile {
     }
 }
 
+/// Bytes written between two background flushes of a [`SyncingWriter`].
+const SYNC_STEP: u64 = 32 << 20;
+
+/// Writes to a file while a thread of its own flushes what is written to disk every
+/// [`SYNC_STEP`] bytes, so that the `fsync` of [`PendingFile::commit`] has only the last stretch
+/// left. At 100,000 users that fsync took 0.85 s for the 1.4 GB zip, at the end of the run with
+/// every core idle. An error a background flush meets is returned by [`SyncingWriter::finish`]:
+/// the flushing handle shares the file's open description, so the final `fsync` may not see it.
+pub struct SyncingWriter<'a> {
+    file: &'a fs::File,
+    step: u64,
+    unsynced: u64,
+    requests: Option<SyncSender<()>>,
+    syncer: Option<JoinHandle<io::Result<()>>>,
+}
+
+impl<'a> SyncingWriter<'a> {
+    pub fn new(file: &'a fs::File) -> SyncingWriter<'a> {
+        SyncingWriter::with_step(file, SYNC_STEP)
+    }
+
+    fn with_step(file: &'a fs::File, step: u64) -> SyncingWriter<'a> {
+        // One request waits at most: a flush asked for while one runs covers both.
+        let (requests, received) = sync_channel::<()>(1);
+        // Without a second handle the writer only writes; commit's fsync does it all.
+        let syncer = file.try_clone().ok().map(|handle| {
+            std::thread::spawn(move || {
+                for () in received {
+                    handle.sync_data()?;
+                }
+                Ok(())
+            })
+        });
+        SyncingWriter {
+            file,
+            step,
+            unsynced: 0,
+            requests: syncer.is_some().then_some(requests),
+            syncer,
+        }
+    }
+
+    /// Waits for the background flushing to stop; the error it met, if any.
+    pub fn finish(mut self) -> io::Result<()> {
+        self.stop()
+    }
+
+    fn stop(&mut self) -> io::Result<()> {
+        self.requests = None;
+        match self.syncer.take().map(JoinHandle::join) {
+            None => Ok(()),
+            Some(Ok(result)) => result,
+            Some(Err(panic)) => std::panic::resume_unwind(panic),
+        }
+    }
+}
+
+impl Write for SyncingWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.file.write(buf)?;
+        self.unsynced += n as u64;
+        if self.unsynced >= self.step {
+            self.unsynced = 0;
+            if let Some(requests) = &self.requests {
+                // Full: a flush is queued already. Disconnected: the flusher failed, and
+                // `finish` reports why.
+                let _ = requests.try_send(());
+            }
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.flush()
+    }
+}
+
+impl Drop for SyncingWriter<'_> {
+    fn drop(&mut self) {
+        // Dropped without `finish` when writing failed: that error is the one reported.
+        let _ = self.stop();
+    }
+}
+
 /// Writes `bytes` to `target` atomically.
 pub fn write_file(target: &Path, bytes: &[u8], force: bool) -> Result<(), OutputError> {
     let mut pending = PendingFile::create(target, force)?;
@@ -284,4 +370,27 @@ fn fill_and_swap<'a>(
         let _ = fs::remove_dir_all(aside);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+
+    #[test]
+    fn a_syncing_writer_writes_everything_while_flushing() {
+        let mut file = tempfile::tempfile().unwrap();
+        let data: Vec<u8> = (0..100_000u32).flat_map(|i| i.to_le_bytes()).collect();
+        let mut writer = SyncingWriter::with_step(&file, 4096);
+        for chunk in data.chunks(1000) {
+            writer.write_all(chunk).unwrap();
+        }
+        writer.flush().unwrap();
+        writer.finish().unwrap();
+        let mut back = Vec::new();
+        use std::io::Seek;
+        file.rewind().unwrap();
+        file.read_to_end(&mut back).unwrap();
+        assert_eq!(back, data);
+    }
 }
