@@ -28,6 +28,14 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::ops::Range;
 
+thread_local! {
+    /// Each thread's output buffer, kept between files.
+    static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// The largest output buffer a thread keeps between files.
+const SCRATCH_KEEP: usize = 1 << 20;
+
 /// Deflate's window: the farthest a back-reference reaches.
 const WINDOW: usize = 32_768;
 const MIN_MATCH: usize = 3;
@@ -199,9 +207,12 @@ impl Skeleton {
         let lit: [Code; LIT_SYMBOLS] = canonical(&lit_lengths).try_into().ok()?;
         let dist: [Code; DIST_SYMBOLS] = canonical(&dist_lengths).try_into().ok()?;
         let (items, words) = encode_segments(&mut segments, &tokens, &lit, &dist);
-        let mut header = Bits::with_capacity(256);
-        write_header(&mut header, &lit_lengths, &dist_lengths);
-        let (header, header_acc, header_bits) = header.into_parts();
+        // At most 17 + 19 × 3 + 316 × 14 bits.
+        let mut header = vec![0u8; 1024];
+        let mut w = Bits::new(&mut header);
+        write_header(&mut w, &lit_lengths, &dist_lengths);
+        let (len, header_acc, header_bits) = w.into_parts();
+        header.truncate(len);
         Some(Skeleton {
             segments,
             gap_ref,
@@ -232,15 +243,38 @@ impl Skeleton {
         if !locate(&self.segments, data, &mut shifts) {
             return None;
         }
+        // Every byte of `data` costs at most 2 bytes (a literal of up to 15 bits, or its share of
+        // a copy), every fixed stretch its words, every stretched copy 6 bytes (48 bits).
+        let bound =
+            self.header.len() + 4 * self.words.len() + 6 * self.items.len() + 2 * data.len() + 16;
+        SCRATCH.with(|scratch| {
+            let mut scratch = scratch.borrow_mut();
+            if scratch.len() < bound {
+                scratch.resize(bound, 0);
+            }
+            let len = self.write(&mut scratch, data, &shifts);
+            let out = scratch[..len].to_vec();
+            if scratch.len() > SCRATCH_KEEP {
+                *scratch = Vec::new();
+            }
+            #[cfg(debug_assertions)]
+            check_inflates(&out, data);
+            Some(out)
+        })
+    }
+
+    /// Writes the block for `data`, whose segments moved by `shifts`, into `out`; its length.
+    fn write(&self, out: &mut [u8], data: &[u8], shifts: &[usize]) -> usize {
+        out[..self.header.len()].copy_from_slice(&self.header);
         let mut w = Bits {
-            out: Vec::with_capacity(data.len() / 2 + self.header.len() + 64),
+            out,
+            pos: self.header.len(),
             acc: self.header_acc,
             n: self.header_bits,
         };
-        w.out.extend_from_slice(&self.header);
         let mut gaps = Vec::with_capacity(self.segments.len() + 1);
         let mut pos = 0;
-        for (segment, &shift) in self.segments.iter().zip(&shifts) {
+        for (segment, &shift) in self.segments.iter().zip(shifts) {
             let start = segment.start + shift;
             self.gap(&mut w, data, pos..start, &mut gaps);
             for item in &self.items[segment.items.clone()] {
@@ -269,15 +303,12 @@ impl Skeleton {
         self.gap(&mut w, data, pos..data.len(), &mut gaps);
         let eob = self.lit[END_OF_BLOCK];
         w.put(u32::from(eob.bits), u32::from(eob.len));
-        let out = w.finish();
-        #[cfg(debug_assertions)]
-        check_inflates(&out, data);
-        Some(out)
+        w.finish()
     }
 
     /// Writes the next gap: a back-reference when it repeats the earlier gap it repeated in the
     /// samples, else its bytes. `gaps` holds the gaps written so far.
-    fn gap(&self, w: &mut Bits, data: &[u8], gap: Range<usize>, gaps: &mut Vec<Range<usize>>) {
+    fn gap(&self, w: &mut Bits<'_>, data: &[u8], gap: Range<usize>, gaps: &mut Vec<Range<usize>>) {
         if let Some(j) = self.gap_ref[gaps.len()] {
             let earlier = gaps[usize::from(j)].clone();
             let dist = gap.start - earlier.start;
@@ -303,7 +334,7 @@ impl Skeleton {
         gaps.push(gap);
     }
 
-    fn literals(&self, w: &mut Bits, bytes: &[u8]) {
+    fn literals(&self, w: &mut Bits<'_>, bytes: &[u8]) {
         for &b in bytes {
             let c = self.lit[usize::from(b)];
             w.put(u32::from(c.bits), u32::from(c.len));
@@ -322,19 +353,13 @@ fn encode_segments(
 ) -> (Vec<Item>, Vec<u32>) {
     let mut items = Vec::new();
     let mut words = Vec::new();
+    let mut scratch = Vec::new();
     for (k, segment) in segments.iter_mut().enumerate() {
         let first = items.len();
-        let mut fixed = Bits::with_capacity(64);
+        // A stretch is at most the whole segment: at most 2 bytes a byte of it.
+        scratch.resize(2 * segment.bytes.len() + 16, 0);
+        let mut fixed = Bits::new(&mut scratch);
         let mut at = segment.start;
-        let mut end_item = |fixed: Bits, copy: Token, at: usize| {
-            let (word, bit_len) = fixed.append_words(&mut words);
-            items.push(Item {
-                word: word as u32,
-                bit_len,
-                copy,
-                at: at as u32,
-            });
-        };
         for &t in &tokens[segment.tokens.clone()] {
             if t.len == 0 {
                 let c = lit[usize::from(t.dist)];
@@ -358,15 +383,26 @@ fn encode_segments(
                     u32::from(c.len + extra_bits),
                 );
             } else {
-                end_item(
-                    std::mem::replace(&mut fixed, Bits::with_capacity(64)),
+                let (len, acc, bits) = fixed.into_parts();
+                let (word, bit_len) = append_words(&mut words, &scratch[..len], acc, bits);
+                items.push(Item {
+                    word: word as u32,
+                    bit_len,
                     copy,
-                    at,
-                );
+                    at: at as u32,
+                });
+                fixed = Bits::new(&mut scratch);
             }
             at += usize::from(t.len);
         }
-        end_item(fixed, Token::default(), at);
+        let (len, acc, bits) = fixed.into_parts();
+        let (word, bit_len) = append_words(&mut words, &scratch[..len], acc, bits);
+        items.push(Item {
+            word: word as u32,
+            bit_len,
+            copy: Token::default(),
+            at: at as u32,
+        });
         segment.items = first..items.len();
     }
     (items, words)
@@ -722,7 +758,7 @@ fn canonical(lengths: &[u8]) -> Vec<Code> {
 }
 
 /// The header of a final block with dynamic codes (RFC 1951 3.2.7).
-fn write_header(w: &mut Bits, lit_lengths: &[u8], dist_lengths: &[u8]) {
+fn write_header(w: &mut Bits<'_>, lit_lengths: &[u8], dist_lengths: &[u8]) {
     let lit_count = 257.max(
         lit_lengths
             .iter()
@@ -792,17 +828,20 @@ fn write_header(w: &mut Bits, lit_lengths: &[u8], dist_lengths: &[u8]) {
     }
 }
 
-/// An LSB-first bit writer (deflate's bit order).
-struct Bits {
-    out: Vec<u8>,
+/// An LSB-first bit writer (deflate's bit order) into a buffer sized beforehand: no growth or
+/// capacity checks on the hot path, one bounds check a word.
+struct Bits<'a> {
+    out: &'a mut [u8],
+    pos: usize,
     acc: u64,
     n: u32,
 }
 
-impl Bits {
-    fn with_capacity(capacity: usize) -> Bits {
+impl<'a> Bits<'a> {
+    fn new(out: &'a mut [u8]) -> Bits<'a> {
         Bits {
-            out: Vec::with_capacity(capacity),
+            out,
+            pos: 0,
             acc: 0,
             n: 0,
         }
@@ -815,7 +854,8 @@ impl Bits {
         self.acc |= u64::from(value) << self.n;
         self.n += count;
         if self.n >= 32 {
-            self.out.extend_from_slice(&(self.acc as u32).to_le_bytes());
+            self.out[self.pos..self.pos + 4].copy_from_slice(&(self.acc as u32).to_le_bytes());
+            self.pos += 4;
             self.acc >>= 32;
             self.n -= 32;
         }
@@ -834,38 +874,48 @@ impl Bits {
         }
     }
 
-    /// Appends what was written to `words`, zero-padded to whole words: (first word, bits).
-    fn append_words(self, words: &mut Vec<u32>) -> (usize, u32) {
-        let first = words.len();
-        let bit_len = (self.out.len() * 8) as u32 + self.n;
-        let mut bytes = self.finish();
-        bytes.resize(bytes.len().div_ceil(4) * 4, 0);
-        words.extend(
-            bytes
-                .chunks_exact(4)
-                .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])),
-        );
-        (first, bit_len)
-    }
-
-    /// The whole bytes written, and the bits not yet making a byte (fewer than 8).
-    fn into_parts(mut self) -> (Vec<u8>, u64, u32) {
+    /// Writes out the whole bytes held in the accumulator.
+    fn flush_bytes(&mut self) {
         while self.n >= 8 {
-            self.out.push(self.acc as u8);
+            self.out[self.pos] = self.acc as u8;
+            self.pos += 1;
             self.acc >>= 8;
             self.n -= 8;
         }
-        (self.out, self.acc, self.n)
     }
 
-    /// The bytes, the last one padded with zero bits.
-    fn finish(self) -> Vec<u8> {
-        let (mut out, acc, n) = self.into_parts();
-        if n > 0 {
-            out.push(acc as u8);
-        }
-        out
+    /// How many whole bytes the buffer holds, and the bits not yet making a byte (fewer than 8).
+    fn into_parts(mut self) -> (usize, u64, u32) {
+        self.flush_bytes();
+        (self.pos, self.acc, self.n)
     }
+
+    /// How many bytes the buffer holds, the last one padded with zero bits.
+    fn finish(mut self) -> usize {
+        self.flush_bytes();
+        if self.n > 0 {
+            self.out[self.pos] = self.acc as u8;
+            self.pos += 1;
+        }
+        self.pos
+    }
+}
+
+/// Appends `bytes` followed by the `bits` low bits of `acc` to `words`, zero-padded to whole
+/// words: (first word, bit length).
+fn append_words(words: &mut Vec<u32>, bytes: &[u8], acc: u64, bits: u32) -> (usize, u32) {
+    let first = words.len();
+    let bit_len = (bytes.len() * 8) as u32 + bits;
+    let mut all = bytes.to_vec();
+    if bits > 0 {
+        all.push(acc as u8);
+    }
+    all.resize(all.len().div_ceil(4) * 4, 0);
+    words.extend(
+        all.chunks_exact(4)
+            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])),
+    );
+    (first, bit_len)
 }
 
 #[cfg(test)]
