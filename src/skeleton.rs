@@ -12,11 +12,14 @@
 //! - The segments are parsed once into LZ77 tokens (literals and back-references) that never
 //!   reach into a gap, with a long search (hash chains, lazy matching), and one Huffman code is
 //!   built for them and for any byte a gap may hold; its dynamic block header is encoded once.
-//! - [`Skeleton::deflate`] finds the segments in a person's file. A gap shifts every byte after
-//!   it, so a back-reference from one segment into an earlier one grows by the gaps between
-//!   them: each is recomputed, and written as plain literals in the rare case it no longer fits
-//!   deflate's 32 KB window. Gaps are written as literals. The result is one ordinary deflate
-//!   block (RFC 1951), any inflater reads it. A file that does not fit the pattern (a gap
+//!   Literals and back-references inside one segment never change: they are packed into ready
+//!   bits once.
+//! - [`Skeleton::deflate`] finds the segments in a person's file and copies their ready bits. A
+//!   gap shifts every byte after it, so a back-reference from one segment into an earlier one
+//!   grows by the gaps between them: each is recomputed, and written as plain literals in the rare
+//!   case it no longer fits deflate's 32 KB window. A gap is written as literals, or as one
+//!   back-reference when it repeats an earlier gap as it did in every sample (the address,
+//!   again). The result is one ordinary deflate block (RFC 1951): any inflater reads it. A file that does not fit the pattern (a gap
 //!   longer than [`MAX_GAP`], a segment missing) gets `None`, and the caller deflates it
 //!   normally.
 //!
@@ -123,7 +126,7 @@ pub struct Skeleton {
 }
 
 impl Skeleton {
-    /// Learns the pattern shared by `samples` (at least three files rendered from one template for
+    /// Learns the pattern shared by `samples` (at least two files rendered from one template for
     /// different people; more make the segments' edges safer). `None` when they share nothing
     /// worth it, or are too large.
     pub fn learn(samples: &[&[u8]]) -> Option<Skeleton> {
