@@ -56,7 +56,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let provider = Provider::kumail();
     // The default formats, as the benchmark's bundles have (the guide lists the files there are).
     let ctx = Context::new(&provider, None);
-    let patterns = Patterns::learn(&ctx, level);
+    let patterns = Patterns::learn(&ctx, level, &[]);
 
     // Stored entries count at their own size, as in the zip.
     let libdeflate = |bytes: &[u8]| {

@@ -154,7 +154,7 @@ pub fn write_zip<W: Write>(
 ) -> Result<u64, Failure> {
     let mut zip = ZipStream::new(out, options.timestamp)?;
     let (patterns, sorted) = rayon::join(
-        || Patterns::learn(ctx, options.level),
+        || Patterns::learn(ctx, options.level, &Patterns::domains_of(accounts)),
         || {
             let mut sorted: Vec<&Account> = accounts.iter().collect();
             sorted.sort_by(|a, b| a.address.cmp(&b.address));

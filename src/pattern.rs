@@ -2,7 +2,7 @@
 //! that the work it saves is not repeated for every person:
 //!
 //! - deflate: [`Skeleton`]s, one learned from people with a name and one from people without
-//!   (a missing name leaves an element out);
+//!   (a missing name leaves an element out), for each of the roster's commonest domains;
 //! - the manifest's SHA-256: the hash state after the bytes every file of the format starts
 //!   with (an Apple profile's first 3 KB are the provider's consent texts).
 //!
@@ -49,12 +49,39 @@ struct PrefixDigest {
     state: Sha256,
 }
 
+/// The most domains patterns are learned for, the commonest in the roster first: an address's
+/// domain is part of the text around it, so a person in another domain fits no pattern of the
+/// first (their files are deflated on their own, correctly but slower).
+const MAX_PATTERN_DOMAINS: usize = 4;
+
 impl Patterns {
-    /// Renders every chosen format for the probes and learns its pattern (about 10 ms of CPU, in
-    /// parallel). Skeletons are learned for levels 1 to [`SKELETON_MAX_LEVEL`] only.
-    pub fn learn(ctx: &Context<'_>, level: u32) -> Patterns {
-        let domain = ctx.provider.domains.primary().as_str();
-        let people = |named: bool| -> Vec<Account> {
+    /// The domains to learn patterns for: the commonest of `accounts`' (ties by name), at most
+    /// [`MAX_PATTERN_DOMAINS`].
+    pub fn domains_of(accounts: &[Account]) -> Vec<&str> {
+        let mut counts: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+        for account in accounts {
+            *counts.entry(account.address.domain()).or_default() += 1;
+        }
+        let mut domains: Vec<(&str, usize)> = counts.into_iter().collect();
+        domains.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+        domains
+            .into_iter()
+            .take(MAX_PATTERN_DOMAINS)
+            .map(|(d, _)| d)
+            .collect()
+    }
+
+    /// Renders every chosen format for the probes, in each of `domains` (the provider's primary
+    /// domain when empty), and learns its pattern (about 10 ms of CPU a domain, in parallel).
+    /// Skeletons are learned for levels 1 to [`SKELETON_MAX_LEVEL`] only.
+    pub fn learn(ctx: &Context<'_>, level: u32, domains: &[&str]) -> Patterns {
+        let primary = [ctx.provider.domains.primary().as_str()];
+        let domains = if domains.is_empty() {
+            &primary[..]
+        } else {
+            domains
+        };
+        let people = |domain: &str, named: bool| -> Vec<Account> {
             PROBES
                 .iter()
                 .filter_map(|&(local, name)| {
@@ -69,7 +96,10 @@ impl Patterns {
                 })
                 .collect()
         };
-        let groups = [people(true), people(false)];
+        let groups: Vec<Vec<Account>> = domains
+            .iter()
+            .flat_map(|domain| [people(domain, true), people(domain, false)])
+            .collect();
         let skeletons = (1..=SKELETON_MAX_LEVEL).contains(&level);
         Patterns(
             ctx.formats
@@ -202,7 +232,7 @@ mod tests {
     fn every_format_learns_skeletons_that_people_fit() {
         let provider = Provider::kumail();
         let ctx = context(&provider);
-        let patterns = Patterns::learn(&ctx, crate::bundle::DEFAULT_LEVEL);
+        let patterns = Patterns::learn(&ctx, crate::bundle::DEFAULT_LEVEL, &[]);
         for &format in Format::ALL {
             let skeletons = patterns.of(format).skeletons();
             assert_eq!(skeletons.len(), 2, "{format:?}: one named, one unnamed");
@@ -215,9 +245,43 @@ mod tests {
             }
         }
         for level in [0, SKELETON_MAX_LEVEL + 1] {
-            let patterns = Patterns::learn(&ctx, level);
+            let patterns = Patterns::learn(&ctx, level, &[]);
             assert!(patterns.of(Format::Guide).skeletons().is_empty(), "{level}");
         }
+    }
+
+    #[test]
+    fn each_domain_of_the_roster_gets_its_patterns() {
+        let toml = crate::provider::KUMAIL_TOML.replace(
+            "domains = [\"kyoto-u.ac.jp\"]",
+            "domains = [\"kyoto-u.ac.jp\", \"st.kyoto-u.ac.jp\"]",
+        );
+        assert_ne!(toml, crate::provider::KUMAIL_TOML);
+        let provider = Provider::from_toml(&toml, std::path::Path::new("p.toml")).unwrap();
+        let ctx = context(&provider);
+        let student = person("taro.st@st.kyoto-u.ac.jp", Some("京大 太郎"));
+        let staff = person("taro@kyoto-u.ac.jp", None);
+        let accounts = [
+            student.clone(),
+            staff.clone(),
+            person("b@st.kyoto-u.ac.jp", None),
+        ];
+        let domains = Patterns::domains_of(&accounts);
+        assert_eq!(
+            domains,
+            ["st.kyoto-u.ac.jp", "kyoto-u.ac.jp"],
+            "commonest first"
+        );
+        let fits = |patterns: &Patterns, who: &Account| {
+            let bytes = Format::Apple.render(&ctx, who).unwrap();
+            let skeletons = patterns.of(Format::Apple).skeletons();
+            skeletons.iter().any(|s| s.deflate(&bytes).is_some())
+        };
+        let both = Patterns::learn(&ctx, 1, &domains);
+        assert!(fits(&both, &student) && fits(&both, &staff));
+        // Learned for the primary domain only, the student's files fit no pattern.
+        let primary = Patterns::learn(&ctx, 1, &[]);
+        assert!(fits(&primary, &staff) && !fits(&primary, &student));
     }
 
     #[test]
@@ -225,7 +289,7 @@ mod tests {
         let provider = Provider::kumail();
         let ctx = context(&provider);
         for level in [0, 1, 9] {
-            let patterns = Patterns::learn(&ctx, level);
+            let patterns = Patterns::learn(&ctx, level, &[]);
             // An Apple profile starts with the provider's consent texts.
             assert!(patterns.of(Format::Apple).hashed_prefix() >= 2048);
             for &format in Format::ALL {
