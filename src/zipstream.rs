@@ -120,16 +120,7 @@ impl Compressed {
         level: u32,
         skeletons: &[Skeleton],
     ) -> Compressed {
-        let deflated = if level == 0 {
-            None
-        } else {
-            skeletons
-                .iter()
-                .find_map(|s| s.deflate(data))
-                .filter(|d| d.len() < data.len())
-                .or_else(|| deflate(data, level))
-        };
-        Compressed::from_deflated(name, data, deflated)
+        Compressed::from_deflated(name, data, deflate_from(data, level, skeletons))
     }
 
     /// `data` deflated, or stored when `deflated` is `None`.
@@ -214,6 +205,20 @@ pub fn deflate(data: &[u8], level: u32) -> Option<Vec<u8>> {
         }
         deflated
     })
+}
+
+/// Raw deflate of `data` from the first of `skeletons` it fits, else by [`deflate`] at `level`;
+/// `None` for level 0 or when the result would not be smaller than `data`. Public for the
+/// benchmark's floor (`examples/deflate_floor.rs`), which times the bundle's own encoder.
+pub fn deflate_from(data: &[u8], level: u32, skeletons: &[Skeleton]) -> Option<Vec<u8>> {
+    if level == 0 {
+        return None;
+    }
+    skeletons
+        .iter()
+        .find_map(|s| s.deflate(data))
+        .filter(|d| d.len() < data.len())
+        .or_else(|| deflate(data, level))
 }
 
 /// An entry too large to hold in memory, deflated as it is written into a temporary file, with
