@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 
 use crate::account::{Account, Address, DisplayName};
 use crate::render::{Context, Format};
-use crate::skeleton::Skeleton;
+use crate::skeleton::{Skeleton, common_prefix};
 
 /// The highest level at which per-user files are deflated from their format's pattern: 2.3× less
 /// CPU than libdeflate's level 1 for the whole bundle, for a zip 1 % smaller than level 1's
@@ -181,13 +181,7 @@ impl PrefixDigest {
         let (first, others) = samples.split_first()?;
         let common = others
             .iter()
-            .map(|s| {
-                first
-                    .iter()
-                    .zip(s.iter())
-                    .take_while(|(a, b)| a == b)
-                    .count()
-            })
+            .map(|s| common_prefix(first, s))
             .min()
             .unwrap_or(first.len());
         let prefix = &first[..common / 64 * 64];

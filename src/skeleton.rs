@@ -91,8 +91,6 @@ struct Segment {
     /// Where the segment starts in the concatenated segments.
     start: usize,
     bytes: Vec<u8>,
-    /// Its tokens while learning; then its items.
-    tokens: Range<usize>,
     items: Range<usize>,
 }
 
@@ -142,7 +140,6 @@ impl Skeleton {
             segments.push(Segment {
                 start: bytes.len(),
                 bytes: first[run.clone()].to_vec(),
-                tokens: 0..0,
                 items: 0..0,
             });
             bytes.extend_from_slice(&first[run]);
@@ -192,8 +189,8 @@ impl Skeleton {
                 }
             }
         }
-        let tokens = parse(&bytes, &mut segments);
-        for t in &tokens {
+        let tokens = parse(&bytes, &segments);
+        for t in tokens.iter().flatten() {
             if t.len == 0 {
                 lit_freq[usize::from(t.dist)] += 1;
             } else {
@@ -350,20 +347,20 @@ impl Skeleton {
 /// on a word); a back-reference into an earlier segment ends an item, to be finished per file.
 fn encode_segments(
     segments: &mut [Segment],
-    tokens: &[Token],
+    tokens: &[Vec<Token>],
     lit: &[Code; LIT_SYMBOLS],
     dist: &[Code; DIST_SYMBOLS],
 ) -> (Vec<Item>, Vec<u32>) {
     let mut items = Vec::new();
     let mut words = Vec::new();
     let mut scratch = Vec::new();
-    for (k, segment) in segments.iter_mut().enumerate() {
+    for (k, (segment, tokens)) in segments.iter_mut().zip(tokens).enumerate() {
         let first = items.len();
         // A stretch is at most the whole segment: at most 2 bytes a byte of it.
         scratch.resize(2 * segment.bytes.len() + 16, 0);
         let mut fixed = Bits::new(&mut scratch);
         let mut at = segment.start;
-        for &t in &tokens[segment.tokens.clone()] {
+        for &t in tokens {
             if t.len == 0 {
                 let c = lit[usize::from(t.dist)];
                 fixed.put(u32::from(c.bits), u32::from(c.len));
@@ -510,8 +507,8 @@ fn copy_lengths(mut len: usize) -> impl Iterator<Item = usize> {
 }
 
 /// LZ77 tokens for the concatenated segments: no match crosses a segment's end, on either side,
-/// so each stays valid whatever the gaps. Sets each segment's token range.
-fn parse(bytes: &[u8], segments: &mut [Segment]) -> Vec<Token> {
+/// so each stays valid whatever the gaps. One list of tokens per segment.
+fn parse(bytes: &[u8], segments: &[Segment]) -> Vec<Vec<Token>> {
     let mut m = Matcher::new(bytes, segments);
     let literal = |b: u8| Token {
         bits: 0,
@@ -520,9 +517,9 @@ fn parse(bytes: &[u8], segments: &mut [Segment]) -> Vec<Token> {
         dist: u16::from(b),
         from: 0,
     };
-    let mut tokens = Vec::new();
-    for (k, segment) in segments.iter_mut().enumerate() {
-        let first = tokens.len();
+    let mut all = Vec::with_capacity(segments.len());
+    for (k, segment) in segments.iter().enumerate() {
+        let mut tokens = Vec::new();
         let end = m.ends[k];
         let mut p = segment.start;
         while p < end {
@@ -546,9 +543,9 @@ fn parse(bytes: &[u8], segments: &mut [Segment]) -> Vec<Token> {
             }
             p += len;
         }
-        segment.tokens = first..tokens.len();
+        all.push(tokens);
     }
-    tokens
+    all
 }
 
 /// Hash chains over the concatenated segments, for [`parse`].
@@ -627,7 +624,7 @@ impl<'a> Matcher<'a> {
 }
 
 /// How many leading bytes `a` and `b` share, compared eight at a time.
-fn common_prefix(a: &[u8], b: &[u8]) -> usize {
+pub(crate) fn common_prefix(a: &[u8], b: &[u8]) -> usize {
     let max = a.len().min(b.len());
     let mut n = 0;
     while n + 8 <= max {
