@@ -1050,8 +1050,7 @@ fn keys_ring_refused_exponent_3_and_over_4096_bits_sign_and_verify() {
     }
     let dir = tempfile::tempdir().unwrap();
     let unsigned = dir.path().join("unsigned.mobileconfig");
-    let status = Command::cargo_bin("mailconf")
-        .unwrap()
+    let status = mailconf()
         .args(["profile", "a@kyoto-u.ac.jp", "--format", "apple", "-o"])
         .arg(&unsigned)
         .status()
@@ -1094,8 +1093,7 @@ fn keys_ring_refused_exponent_3_and_over_4096_bits_sign_and_verify() {
             continue;
         }
         let out = dir.path().join(format!("{name}.mobileconfig"));
-        let output = Command::cargo_bin("mailconf")
-            .unwrap()
+        let output = mailconf()
             .args([
                 "profile",
                 "a@kyoto-u.ac.jp",
