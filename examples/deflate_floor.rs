@@ -11,6 +11,19 @@
 //!   from the pattern's skeleton (`mailconf::pattern`, learned here, untimed, as the bundle
 //!   learns it before its users), any other entry by libdeflate as above.
 //!
+//! It also times, the same way, what the bundle must do besides deflating:
+//!
+//! - *checks*: the CRC-32 of every entry (the zip format's) and the SHA-256 of every per-user
+//!   file (`manifest.csv`'s), hashed as the bundle hashes them (`Pattern::sha256`, which starts
+//!   from the state after the prefix every file of a format shares);
+//! - *render*: rendering every person's files (`Context::user_files`), for the people and names
+//!   the bundle's `manifest.csv` lists. The rendered bytes must equal the zip's per-user entries,
+//!   or the program stops: that checks the bundle was made the way this program renders.
+//!
+//! Rendering, deflating with the own encoder and the checksums are work no bundle of these files
+//! can skip: their sum is a lower bound on the bundle's time (leaving out the index, the manifest
+//! and writing the zip).
+//!
 //! Repeats and prints one JSON line with the median, best and worst pass of each.
 //!
 //! The bundle deflates its two files that grow with the roster (`index.html`, `manifest.csv`)
@@ -22,7 +35,7 @@
 use std::io::Read;
 use std::time::Instant;
 
-use mailconf::account::{Account, Address};
+use mailconf::account::{Account, Address, DisplayName};
 use mailconf::pattern::Patterns;
 use mailconf::provider::Provider;
 use mailconf::render::{Context, Format};
@@ -38,18 +51,23 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .next()
         .map_or(Ok(mailconf::bundle::DEFAULT_LEVEL), |s| s.parse())?;
 
-    // Untimed: every file's uncompressed bytes, in memory.
+    // Untimed: every file's uncompressed bytes, in memory, and the people of the manifest.
     let mut archive = zip::ZipArchive::new(std::io::BufReader::new(std::fs::File::open(&path)?))?;
     // Each entry with the format of its file, for a per-user file.
     let mut entries: Vec<(Option<Format>, Vec<u8>)> = Vec::with_capacity(archive.len());
+    let mut accounts = Vec::new();
     for i in 0..archive.len() {
         let mut file = archive.by_index(i)?;
         if file.is_dir() {
             continue;
         }
-        let format = format_of(&file.name()?);
+        let name = file.name()?.to_string();
+        let format = format_of(&name);
         let mut bytes = Vec::with_capacity(file.size() as usize);
         file.read_to_end(&mut bytes)?;
+        if name.ends_with("/manifest.csv") {
+            accounts = people(&bytes)?;
+        }
         entries.push((format, bytes));
     }
     let input: u64 = entries.iter().map(|e| e.1.len() as u64).sum();
@@ -79,11 +97,50 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             })
             .sum()
     });
+    let per_user: u64 = entries
+        .iter()
+        .filter(|e| e.0.is_some())
+        .map(|e| e.1.len() as u64)
+        .sum();
+    let render = time_passes(repeats, || {
+        accounts
+            .par_iter()
+            .map(|account| {
+                let files = ctx
+                    .user_files(account)
+                    .expect("the bundle rendered these people");
+                files.iter().map(|f| f.bytes.len() as u64).sum::<u64>()
+            })
+            .sum()
+    });
+    if render.output != per_user {
+        return Err(format!(
+            "rendering the manifest's people gives {} bytes, the zip's per-user files hold {per_user}: \
+             the bundle was not made with the embedded provider and the default formats",
+            render.output
+        )
+        .into());
+    }
+    // What the bundle computes besides deflating; the size is the bytes SHA-256 hashed.
+    let checks = time_passes(repeats, || {
+        entries
+            .par_iter()
+            .map(|(format, bytes)| {
+                std::hint::black_box(crc32fast::hash(bytes));
+                format.map_or(0, |f| {
+                    std::hint::black_box(patterns.of(f).sha256(bytes));
+                    bytes.len() as u64
+                })
+            })
+            .sum()
+    });
     println!(
         "{{\"entries\":{},\"input_bytes\":{input},\"deflated_bytes\":{},\"threads\":{},\
          \"level\":{level},\"compressor\":\"libdeflate\",\"repeats\":{},\"median_s\":{},\
          \"min_s\":{},\"max_s\":{},\"own_deflated_bytes\":{},\"own_median_s\":{},\
-         \"own_min_s\":{},\"own_max_s\":{}}}",
+         \"own_min_s\":{},\"own_max_s\":{},\"sha256_bytes\":{},\"checks_median_s\":{},\
+         \"checks_min_s\":{},\"checks_max_s\":{},\"people\":{},\"rendered_bytes\":{},\
+         \"render_median_s\":{},\"render_min_s\":{},\"render_max_s\":{}}}",
         entries.len(),
         plain.output,
         rayon::current_num_threads(),
@@ -95,8 +152,35 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         own.median(),
         own.times[0],
         own.times[own.times.len() - 1],
+        checks.output,
+        checks.median(),
+        checks.times[0],
+        checks.times[checks.times.len() - 1],
+        accounts.len(),
+        render.output,
+        render.median(),
+        render.times[0],
+        render.times[render.times.len() - 1],
     );
     Ok(())
+}
+
+/// The people of a bundle's `manifest.csv` (a row per file), each once, in order.
+fn people(manifest: &[u8]) -> Result<Vec<Account>, Box<dyn std::error::Error>> {
+    let mut reader = csv::Reader::from_reader(manifest);
+    let mut accounts: Vec<Account> = Vec::new();
+    for row in reader.records() {
+        let row = row?;
+        let (email, name) = (&row[0], &row[1]);
+        if accounts.last().is_some_and(|a| a.address.as_str() == email) {
+            continue;
+        }
+        accounts.push(Account {
+            address: Address::parse(email)?,
+            name: DisplayName::parse(name)?,
+        });
+    }
+    Ok(accounts)
 }
 
 /// The format of a per-user file `STEM/users/ADDRESS/FILE`, by its file name.
@@ -116,7 +200,7 @@ fn format_of(entry: &str) -> Option<Format> {
         .find(|f| f.file_name(&account) == file)
 }
 
-/// Sorted pass times and the compressed size of the last pass.
+/// Sorted pass times and the size the last pass produced.
 struct Passes {
     times: Vec<f64>,
     output: u64,
@@ -128,7 +212,7 @@ impl Passes {
     }
 }
 
-/// Times `pass` `repeats` times (at least once); `pass` returns the compressed size.
+/// Times `pass` `repeats` times (at least once); `pass` returns the size it produced.
 fn time_passes(repeats: usize, pass: impl Fn() -> u64) -> Passes {
     let mut times = Vec::with_capacity(repeats.max(1));
     let mut output = 0;
