@@ -79,10 +79,26 @@ pub fn identity(provider: &Provider, address: &Address, purpose: Purpose) -> Ide
 
 /// The UUID namespace of `provider`'s identities: `UUIDv5(DNS namespace, identifier_prefix)`.
 fn namespace(provider: &Provider) -> Uuid {
-    Uuid::new_v5(
+    uuid_v5(
         &Uuid::NAMESPACE_DNS,
-        provider.identifier_prefix.as_str().as_bytes(),
+        &[provider.identifier_prefix.as_str().as_bytes()],
     )
+}
+
+/// The version-5 UUID (RFC 9562, 5.5) of the name `parts` joined, in `namespace`: the SHA-1 of the
+/// namespace and the name, with the version and variant bits set. The same as `uuid`'s
+/// `Uuid::new_v5` (a test compares them), with the `sha1` crate, which uses the CPU's SHA
+/// instructions (`uuid` hashes in plain Rust: 2.4 % of a bundle's CPU for four UUIDs a person),
+/// and with no name string to allocate.
+fn uuid_v5(namespace: &Uuid, parts: &[&[u8]]) -> Uuid {
+    use sha1::{Digest, Sha1};
+    let mut sha1 = Sha1::new_with_prefix(namespace.as_bytes());
+    for part in parts {
+        sha1.update(part);
+    }
+    let digest = sha1.finalize();
+    let bytes: [u8; 16] = digest[..16].try_into().expect("SHA-1 is 20 bytes");
+    uuid::Builder::from_sha1_bytes(bytes).into_uuid()
 }
 
 /// [`identity`] with the provider's namespace already worked out.
@@ -93,13 +109,15 @@ fn identity_in(
     purpose: Purpose,
 ) -> Identity {
     let prefix = provider.identifier_prefix.as_str();
-    let name = format!("{address}/{}", purpose.uuid_name());
+    // The name is `{address}/{purpose}`.
+    let name = [
+        address.as_str().as_bytes(),
+        b"/",
+        purpose.uuid_name().as_bytes(),
+    ];
     Identity {
         identifier: format!("{prefix}.{}{}", safe_address(address), purpose.suffix()),
-        uuid: format!(
-            "{:X}",
-            Uuid::new_v5(namespace, name.as_bytes()).hyphenated()
-        ),
+        uuid: format!("{:X}", uuid_v5(namespace, &name).hyphenated()),
     }
 }
 
@@ -417,6 +435,27 @@ mod tests {
         );
         let other = identity(&p, &addr("hanako@kyoto-u.ac.jp"), Purpose::MailProfile);
         assert_ne!(other, ids[0]);
+    }
+
+    #[test]
+    fn uuid_v5_is_uuids_own() {
+        let namespaces = [Uuid::NAMESPACE_DNS, Uuid::NAMESPACE_URL, Uuid::from_u128(7)];
+        let names: [&[u8]; 4] = [
+            b"",
+            b"jp.ac.kyoto-u.kumail",
+            "名前/mail-profile".as_bytes(),
+            &[0xFF; 200],
+        ];
+        for namespace in &namespaces {
+            for name in names {
+                assert_eq!(uuid_v5(namespace, &[name]), Uuid::new_v5(namespace, name));
+                // In parts, split anywhere.
+                for at in 0..name.len() {
+                    let (a, b) = name.split_at(at);
+                    assert_eq!(uuid_v5(namespace, &[a, b]), Uuid::new_v5(namespace, name));
+                }
+            }
+        }
     }
 
     #[test]
