@@ -710,3 +710,83 @@ fn cli_bundle_has_a_guide_per_user_and_the_index() {
     let meta = text(index.select(&sel(".meta")).next().unwrap());
     assert!(meta.contains("2023-11-14 22:13 UTC"), "{meta}");
 }
+
+#[test]
+fn hostile_provider_texts_stay_text_in_the_guide() {
+    // Every provider text the guide shows, with markup and entities appended. The guide escapes
+    // them once per run (`render::guide::Shared`): once, not twice, and not never.
+    const MARK: &str = " <b>&amp;\"'</b> & <";
+    fn mark(v: &mut toml::Value) {
+        match v {
+            toml::Value::String(s) => s.push_str(MARK),
+            toml::Value::Array(a) => a.iter_mut().for_each(mark),
+            _ => panic!("not a text: {v:?}"),
+        }
+    }
+    let mut doc: toml::Table = KUMAIL_TOML.parse().unwrap();
+    for key in ["display_ja", "display_en", "short"] {
+        mark(&mut doc["names"][key]);
+    }
+    for key in ["help_ja", "help_en", "sign_in_ja", "sign_in_en"] {
+        mark(&mut doc["guide"][key]);
+    }
+    for key in ["name_ja", "name_en", "steps_ja", "steps_en"] {
+        mark(&mut doc["guide"]["password"][key]);
+    }
+    for notice in doc["notices"].as_array_mut().unwrap() {
+        mark(&mut notice["ja"]);
+        mark(&mut notice["en"]);
+    }
+    let toml = toml::to_string(&doc).unwrap();
+    let hostile = Provider::from_toml(&toml, Path::new("hostile.toml")).unwrap();
+    let user = account("a@kyoto-u.ac.jp", None);
+    let page = parse(&guide(&hostile, None, &user));
+    let plain = parse(&guide(&Provider::kumail(), None, &user));
+
+    let elements = |h: &Html| {
+        h.root_element()
+            .descendants()
+            .filter(|n| n.value().is_element())
+            .count()
+    };
+    assert_eq!(elements(&page), elements(&plain), "a text added elements");
+    assert_eq!(page.select(&sel("b")).count(), 0);
+    let all = text(page.root_element());
+    let title: String = page.select(&sel("title")).map(text).collect();
+    assert!(title.starts_with(&format!("KUMail{MARK} ")), "{title}");
+    let names = &hostile.names;
+    let guide_texts = &hostile.guide;
+    let pw = guide_texts.password.as_ref().unwrap();
+    let mut expected = vec![
+        names.display_ja.as_str(),
+        names.display_en.as_str(),
+        guide_texts.help_ja.as_str(),
+        guide_texts.help_en.as_str(),
+        guide_texts.sign_in_ja.as_str(),
+        guide_texts.sign_in_en.as_str(),
+        pw.name_ja.as_str(),
+        pw.name_en.as_str(),
+    ];
+    expected.extend(
+        pw.steps_ja
+            .iter()
+            .chain(pw.steps_en.iter())
+            .map(|s| s.as_str()),
+    );
+    for n in &hostile.notices {
+        expected.extend([n.ja.as_str(), n.en.as_str()]);
+    }
+    for value in expected {
+        assert!(value.ends_with(MARK), "{value}");
+        assert!(all.contains(value), "{value:?} is not on the page as text");
+    }
+    // The notices' items hold exactly their texts, in the provider's order.
+    let items: Vec<String> = page.select(&sel("li[data-notice]")).map(text).collect();
+    let notices: Vec<String> = hostile
+        .notices
+        .iter()
+        .map(|n| n.ja.to_string())
+        .chain(hostile.notices.iter().map(|n| n.en.to_string()))
+        .collect();
+    assert_eq!(items, notices);
+}

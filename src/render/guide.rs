@@ -3,11 +3,13 @@
 //!
 //! Everything institution-specific comes from the provider (`[guide]`, `[[notices]]`, servers);
 //! the generic steps for each device are in `templates/guide/README.html`. Values reach the page
-//! only through askama's HTML escaper. The page is self-contained: no scripts, no external
+//! only through askama's HTML escaper: the person's own as the page is rendered, the provider's
+//! texts once per run ([`Shared`], as [`HtmlText`]). The page is self-contained: no scripts, no external
 //! resources; links go to the files beside it and to the provider's own https URLs.
 
 use askama::Template;
 
+use super::escape::HtmlText;
 use super::{Context, Format, RenderError, render_template};
 use crate::account::Account;
 use crate::provider::{AuthMethod, Guide, Notice, Protocol, Provider, Security, Server};
@@ -23,9 +25,9 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 struct GuideHtml<'a> {
     address: &'a str,
     name: Option<&'a str>,
-    provider: &'a Provider,
-    guide: &'a Guide,
-    notices: &'a [Notice],
+    provider: &'a ProviderTexts,
+    guide: &'a GuideTexts,
+    notices: &'a [NoticeTexts],
     preferred: &'static str,
     alternative: &'static str,
     settings: Vec<SettingRow<'a>>,
@@ -48,6 +50,98 @@ impl GuideHtml<'_> {
 
     fn has_thunderbird(&self) -> bool {
         self.devices.thunderbird.is_some()
+    }
+}
+
+/// The provider's texts every guide of a run shows, HTML-escaped once ([`Context::guide`]) instead
+/// of on every page: the notices and password steps are most of what a page escapes. Field names
+/// follow the provider's, so the template reads as if it had the provider.
+#[derive(Debug, Clone)]
+pub(crate) struct Shared {
+    provider: ProviderTexts,
+    guide: GuideTexts,
+    notices: Vec<NoticeTexts>,
+}
+
+#[derive(Debug, Clone)]
+struct ProviderTexts {
+    names: NameTexts,
+    /// The provider's primary domain.
+    domain: HtmlText,
+}
+
+#[derive(Debug, Clone)]
+struct NameTexts {
+    display_ja: HtmlText,
+    display_en: HtmlText,
+    short: HtmlText,
+}
+
+#[derive(Debug, Clone)]
+struct GuideTexts {
+    help_ja: HtmlText,
+    help_en: HtmlText,
+    help_url: Option<HtmlText>,
+    webmail_url: Option<HtmlText>,
+    sign_in_ja: HtmlText,
+    sign_in_en: HtmlText,
+    password: Option<PasswordTexts>,
+}
+
+#[derive(Debug, Clone)]
+struct PasswordTexts {
+    name_ja: HtmlText,
+    name_en: HtmlText,
+    url: HtmlText,
+    steps_ja: Vec<HtmlText>,
+    steps_en: Vec<HtmlText>,
+}
+
+#[derive(Debug, Clone)]
+struct NoticeTexts {
+    id: HtmlText,
+    ja: HtmlText,
+    en: HtmlText,
+}
+
+impl Shared {
+    pub(crate) fn new(provider: &Provider) -> Shared {
+        let html = |text: &str| HtmlText::new(text);
+        let guide: &Guide = &provider.guide;
+        Shared {
+            provider: ProviderTexts {
+                names: NameTexts {
+                    display_ja: html(provider.names.display_ja.as_str()),
+                    display_en: html(provider.names.display_en.as_str()),
+                    short: html(provider.names.short.as_str()),
+                },
+                domain: html(provider.domains.primary().as_str()),
+            },
+            guide: GuideTexts {
+                help_ja: html(guide.help_ja.as_str()),
+                help_en: html(guide.help_en.as_str()),
+                help_url: guide.help_url.as_ref().map(|u| html(u.as_str())),
+                webmail_url: guide.webmail_url.as_ref().map(|u| html(u.as_str())),
+                sign_in_ja: html(guide.sign_in_ja.as_str()),
+                sign_in_en: html(guide.sign_in_en.as_str()),
+                password: guide.password.as_ref().map(|pw| PasswordTexts {
+                    name_ja: html(pw.name_ja.as_str()),
+                    name_en: html(pw.name_en.as_str()),
+                    url: html(pw.url.as_str()),
+                    steps_ja: pw.steps_ja.iter().map(|s| html(s.as_str())).collect(),
+                    steps_en: pw.steps_en.iter().map(|s| html(s.as_str())).collect(),
+                }),
+            },
+            notices: provider
+                .notices
+                .iter()
+                .map(|n: &Notice| NoticeTexts {
+                    id: html(n.id.as_str()),
+                    ja: html(n.ja.as_str()),
+                    en: html(n.en.as_str()),
+                })
+                .collect(),
+        }
     }
 }
 
@@ -157,12 +251,13 @@ fn render_with(
     let preferred = ctx.protocol;
     let alternative = preferred.other();
     let incoming = provider.incoming(preferred);
+    let texts = ctx.guide();
     let template = GuideHtml {
         address: account.address.as_str(),
         name: account.name.as_ref().map(|n| n.as_str()),
-        provider,
-        guide: &provider.guide,
-        notices: &provider.notices,
+        provider: &texts.provider,
+        guide: &texts.guide,
+        notices: &texts.notices,
         preferred: protocol_label(preferred),
         alternative: protocol_label(alternative),
         settings: vec![

@@ -183,6 +183,8 @@ pub struct Context<'a> {
     /// What every Apple profile shares, worked out on first use from `provider` (which a
     /// context keeps for its whole life).
     apple: OnceLock<apple::Shared>,
+    /// The same for the provider's texts in every guide.
+    guide: OnceLock<guide::Shared>,
 }
 
 impl<'a> Context<'a> {
@@ -201,12 +203,18 @@ impl<'a> Context<'a> {
             prf_encoding: PrfEncoding::default(),
             prf_dir: None,
             apple: OnceLock::new(),
+            guide: OnceLock::new(),
         }
     }
 
     /// The provider's values every Apple profile shares, worked out once per run.
     pub(crate) fn apple(&self) -> &apple::Shared {
         self.apple.get_or_init(|| apple::Shared::new(self.provider))
+    }
+
+    /// The provider's texts every guide shows, escaped once per run.
+    pub(crate) fn guide(&self) -> &guide::Shared {
+        self.guide.get_or_init(|| guide::Shared::new(self.provider))
     }
 
     /// Keeps only the formats of the chosen groups.
