@@ -244,7 +244,8 @@ impl Skeleton {
             return None;
         }
         // Every byte of `data` costs at most 2 bytes (a literal of up to 15 bits, or its share of
-        // a copy), every fixed stretch its words, every stretched copy 6 bytes (48 bits).
+        // a copy), every fixed stretch its words, every stretched copy 6 bytes (48 bits); and
+        // the writer's 8 spare bytes.
         let bound =
             self.header.len() + 4 * self.words.len() + 6 * self.items.len() + 2 * data.len() + 16;
         SCRATCH.with(|scratch| {
@@ -289,12 +290,13 @@ impl Skeleton {
                     let at = item.at as usize + shift;
                     self.literals(&mut w, &data[at..at + usize::from(t.len)]);
                 } else {
-                    w.put(t.bits, u32::from(t.count));
+                    // Length (at most 15 + 5 bits) and distance (15 + 13) in one put.
                     let (symbol, extra_bits, extra) = distance_symbol(dist);
                     let c = self.dist[symbol];
-                    w.put(
-                        u32::from(c.bits) | (extra << c.len),
-                        u32::from(c.len + extra_bits),
+                    let dist_bits = u64::from(c.bits) | (u64::from(extra) << c.len);
+                    w.put_long(
+                        u64::from(t.bits) | (dist_bits << t.count),
+                        u32::from(t.count + c.len + extra_bits),
                     );
                 }
             }
@@ -356,7 +358,8 @@ fn encode_segments(
     let mut scratch = Vec::new();
     for (k, (segment, tokens)) in segments.iter_mut().zip(tokens).enumerate() {
         let first = items.len();
-        // A stretch is at most the whole segment: at most 2 bytes a byte of it.
+        // A stretch is at most the whole segment: at most 2 bytes a byte of it, and the
+        // writer's 8 spare bytes.
         scratch.resize(2 * segment.bytes.len() + 16, 0);
         let mut fixed = Bits::new(&mut scratch);
         let mut at = segment.start;
@@ -828,8 +831,10 @@ fn write_header(w: &mut Bits<'_>, lit_lengths: &[u8], dist_lengths: &[u8]) {
     }
 }
 
-/// An LSB-first bit writer (deflate's bit order) into a buffer sized beforehand: no growth or
-/// capacity checks on the hot path, one bounds check a word.
+/// An LSB-first bit writer (deflate's bit order) into a buffer sized beforehand, with 8 bytes to
+/// spare past the end of what it writes. Every put stores the whole accumulator (8 bytes) and
+/// moves on by the whole bytes it holds, so no put branches on how full it is, and between puts
+/// fewer than 8 bits wait in it.
 struct Bits<'a> {
     out: &'a mut [u8],
     pos: usize,
@@ -850,16 +855,26 @@ impl<'a> Bits<'a> {
     /// Appends the low `count` bits of `value` (at most 32).
     #[inline]
     fn put(&mut self, value: u32, count: u32) {
-        debug_assert!(count <= 32 && (count == 32 || value >> count == 0));
-        self.acc |= u64::from(value) << self.n;
-        self.n += count;
-        if self.n >= 32 {
-            self.out[self.pos..self.pos + 4].copy_from_slice(&(self.acc as u32).to_le_bytes());
-            self.pos += 4;
-            self.acc >>= 32;
-            self.n -= 32;
-        }
+        self.put_long(u64::from(value), count);
     }
+
+    /// Appends the low `count` bits of `value` (at most [`Bits::MAX_PUT`]).
+    #[inline]
+    fn put_long(&mut self, value: u64, count: u32) {
+        debug_assert!(count <= Self::MAX_PUT && (count == 64 || value >> count == 0));
+        debug_assert!(self.n < 8);
+        self.acc |= value << self.n;
+        self.n += count;
+        self.out[self.pos..self.pos + 8].copy_from_slice(&self.acc.to_le_bytes());
+        let bytes = self.n / 8;
+        self.pos += bytes as usize;
+        // At most 7 bytes (56 bits) leave: fewer than 64, a valid shift.
+        self.acc >>= bytes * 8;
+        self.n -= bytes * 8;
+    }
+
+    /// The most bits one put takes: with up to 7 waiting, they fill at most 63 of the 64.
+    const MAX_PUT: u32 = 56;
 
     /// Appends the first `bit_len` bits of `words`.
     #[inline]
@@ -874,30 +889,15 @@ impl<'a> Bits<'a> {
         }
     }
 
-    /// Writes out the whole bytes held in the accumulator.
-    fn flush_bytes(&mut self) {
-        while self.n >= 8 {
-            self.out[self.pos] = self.acc as u8;
-            self.pos += 1;
-            self.acc >>= 8;
-            self.n -= 8;
-        }
-    }
-
     /// How many whole bytes the buffer holds, and the bits not yet making a byte (fewer than 8).
-    fn into_parts(mut self) -> (usize, u64, u32) {
-        self.flush_bytes();
+    fn into_parts(self) -> (usize, u64, u32) {
         (self.pos, self.acc, self.n)
     }
 
-    /// How many bytes the buffer holds, the last one padded with zero bits.
-    fn finish(mut self) -> usize {
-        self.flush_bytes();
-        if self.n > 0 {
-            self.out[self.pos] = self.acc as u8;
-            self.pos += 1;
-        }
-        self.pos
+    /// How many bytes the buffer holds, the last one padded with zero bits (the last put stored
+    /// it, and the accumulator holds nothing above its bits).
+    fn finish(self) -> usize {
+        self.pos + usize::from(self.n > 0)
     }
 }
 
