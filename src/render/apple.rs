@@ -11,7 +11,7 @@ use askama::Template;
 use uuid::Uuid;
 
 use super::escape::XmlText;
-use super::{Context, RenderError, render_template};
+use super::{Context, RenderError, SizeHint, render_template};
 use crate::account::{Account, Address};
 use crate::provider::{Protocol, Provider, Security, Server};
 
@@ -324,7 +324,8 @@ pub fn render_mail_unsigned(ctx: &Context<'_>, account: &Account) -> Result<Vec<
             outgoing: server(&provider.smtp),
         },
     };
-    render_template(&template, "the Apple mail profile")
+    static SIZE: SizeHint = SizeHint::new();
+    render_template(&template, "the Apple mail profile", &SIZE)
 }
 
 /// Renders the unsigned Google account profile (iPhone/iPad only).
@@ -362,7 +363,8 @@ pub fn render_google_unsigned(
             address,
         },
     };
-    render_template(&template, "the Apple Google-account profile")
+    static SIZE: SizeHint = SizeHint::new();
+    render_template(&template, "the Apple Google-account profile", &SIZE)
 }
 
 /// Signs `profile` when the run has a signer.

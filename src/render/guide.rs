@@ -10,7 +10,7 @@
 use askama::Template;
 
 use super::escape::HtmlText;
-use super::{Context, Format, RenderError, render_template};
+use super::{Context, Format, RenderError, SizeHint, render_template};
 use crate::account::Account;
 use crate::provider::{AuthMethod, Guide, Notice, Protocol, Provider, Security, Server};
 
@@ -274,7 +274,8 @@ fn render_with(
             && provider.smtp.auth.iter().next() == Some(AuthMethod::Oauth2),
         version: VERSION,
     };
-    render_template(&template, "the personal guide (README.html)")
+    static SIZE: SizeHint = SizeHint::new();
+    render_template(&template, "the personal guide (README.html)", &SIZE)
 }
 
 #[cfg(test)]

@@ -16,7 +16,7 @@ use std::fmt;
 use askama::Template;
 use encoding_rs::SHIFT_JIS;
 
-use super::{Context, RenderError, render_template};
+use super::{Context, RenderError, SizeHint, render_template};
 use crate::account::{Account, Address, for_message};
 use crate::provider::{AuthMethod, Protocol, Provider, Security, Server, WindowsDir};
 
@@ -213,10 +213,20 @@ pub fn unencodable(text: &str, encoding: PrfEncoding) -> Option<char> {
     }
 }
 
-/// Converts LF line ends to CRLF (the templates are written with LF).
+/// Converts LF line ends to CRLF (the templates are written with LF), into a string of the
+/// exact size.
 pub fn crlf(text: &str) -> String {
     debug_assert!(!text.contains('\r'), "templates are written with LF");
-    text.replace('\n', "\r\n")
+    let ends = memchr::memchr_iter(b'\n', text.as_bytes());
+    let mut out = String::with_capacity(text.len() + ends.count());
+    let mut last = 0;
+    for end in memchr::memchr_iter(b'\n', text.as_bytes()) {
+        out.push_str(&text[last..end]);
+        out.push_str("\r\n");
+        last = end + 1;
+    }
+    out.push_str(&text[last..]);
+    out
 }
 
 /// UTF-16LE with a byte-order mark. Runs of ASCII (most of a PRF or .reg file) are widened eight
@@ -348,7 +358,8 @@ pub fn render_prf(ctx: &Context<'_>, account: &Account) -> Result<Vec<u8>, Rende
         smtp_port: provider.smtp.port.get(),
         smtp_secure_connection: smtp_secure_connection(provider.smtp.security),
     };
-    let text = render_text(&template, "the Outlook profile file (.prf)")?;
+    static SIZE: SizeHint = SizeHint::new();
+    let text = render_text(&template, "the Outlook profile file (.prf)", &SIZE)?;
     encode(&crlf(&text), ctx.prf_encoding).map_err(|ch| {
         // `check` passed on every value that is not ASCII, so this is the template's own text.
         RenderError::Outlook(OutlookError::Unencodable {
@@ -377,7 +388,8 @@ pub fn render_reg(ctx: &Context<'_>, account: &Account) -> Result<Vec<u8>, Rende
         prf_file: prf_file_name(account),
         import_path: import_path(ctx, account),
     };
-    let text = render_text(&template, "the Outlook registry file (.reg)")?;
+    static SIZE: SizeHint = SizeHint::new();
+    let text = render_text(&template, "the Outlook registry file (.reg)", &SIZE)?;
     Ok(utf16le_with_bom(&crlf(&text)))
 }
 
@@ -395,19 +407,33 @@ pub fn render_cmd(_ctx: &Context<'_>, account: &Account) -> Result<Vec<u8>, Rend
         address: account.address.as_str(),
         prf_file: prf_file_name(account),
     };
-    let text = render_text(&template, "the Outlook launcher (.cmd)")?;
+    static SIZE: SizeHint = SizeHint::new();
+    let text = render_text(&template, "the Outlook launcher (.cmd)", &SIZE)?;
     debug_assert!(text.is_ascii());
     Ok(crlf(&text).into_bytes())
 }
 
-fn render_text(template: &impl Template, what: &'static str) -> Result<String, RenderError> {
-    let bytes = render_template(template, what)?;
+fn render_text(
+    template: &impl Template,
+    what: &'static str,
+    size: &SizeHint,
+) -> Result<String, RenderError> {
+    let bytes = render_template(template, what, size)?;
     Ok(String::from_utf8(bytes).expect("askama renders UTF-8"))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn crlf_ends_every_line_with_cr_lf() {
+        for text in ["", "\n", "a", "a\n", "\n\na", "[x]\nk=v\n\n山田\nend"] {
+            let out = crlf(text);
+            assert_eq!(out, text.replace('\n', "\r\n"), "{text:?}");
+            assert_eq!(out.capacity(), out.len(), "{text:?}");
+        }
+    }
 
     #[test]
     fn utf16_matches_the_standard_library() {

@@ -2,7 +2,7 @@
 
 use askama::Template;
 
-use super::{Artifact, RenderError, render_template, thunderbird};
+use super::{Artifact, RenderError, SizeHint, render_template, thunderbird};
 use crate::provider::{Protocol, Provider, Security, Server};
 
 /// Where the autoconfig file goes on `autoconfig.DOMAIN`.
@@ -49,6 +49,7 @@ pub fn files(provider: &Provider, protocol: Protocol) -> Result<Vec<Artifact>, R
                     protocol: thunderbird::server_type(protocol),
                 },
                 "the publish README",
+                &SizeHint::new(),
             )?,
         },
         Artifact {
@@ -73,7 +74,7 @@ pub fn files(provider: &Provider, protocol: Protocol) -> Result<Vec<Artifact>, R
         };
         files.push(Artifact {
             path: format!("dns/{domain}.zone"),
-            bytes: render_template(&zone, "the DNS zone fragment")?,
+            bytes: render_template(&zone, "the DNS zone fragment", &SizeHint::new())?,
         });
     }
     Ok(files)

@@ -6,7 +6,7 @@
 
 use askama::Template;
 
-use super::{Context, RenderError, render_template};
+use super::{Context, RenderError, SizeHint, render_template};
 use crate::account::Account;
 use crate::provider::{AuthMethod, Protocol, Provider, Security, Server};
 
@@ -106,7 +106,8 @@ pub fn render(
         incoming: vec![incoming_for(protocol), incoming_for(protocol.other())],
         outgoing: server("smtp", &provider.smtp, username, None),
     };
-    render_template(&template, "the Thunderbird autoconfig file")
+    static SIZE: SizeHint = SizeHint::new();
+    render_template(&template, "the Thunderbird autoconfig file", &SIZE)
 }
 
 /// The per-user file: the account's address as username.
