@@ -1,7 +1,6 @@
 //! Reading a department roster: encoding detection, CSV/TSV, header aliases, and row checks
 //! reported all at once with their line numbers.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -233,7 +232,8 @@ pub fn parse(
     let mut skipped = Vec::new();
     let mut accounts: Vec<Account> = Vec::new();
     let mut lines: Vec<u64> = Vec::new();
-    let mut seen: HashMap<Address, u64> = HashMap::new();
+    // Addresses are the roster's own (a department's staff), not an attacker's: a fast hash.
+    let mut seen: foldhash::HashMap<Address, u64> = foldhash::HashMap::default();
     for record in records {
         let record = match record {
             Ok(r) => r,
@@ -314,7 +314,8 @@ pub fn parse(
 fn too_wide_line(text: &str, delimiter: u8) -> Option<u64> {
     let bytes = text.as_bytes();
     let (mut line, mut count) = (1u64, 0usize);
-    for (i, &b) in bytes.iter().enumerate() {
+    for i in memchr::memchr3_iter(delimiter, b'\n', b'\r', bytes) {
+        let b = bytes[i];
         if b == b'\n' || (b == b'\r' && bytes.get(i + 1) != Some(&b'\n')) {
             line += 1;
             count = 0;
@@ -356,13 +357,17 @@ impl<'a> LineCounter<'a> {
         while end < self.text.len() && matches!(self.text[end], b'\r' | b'\n') {
             end += 1;
         }
-        while self.at < end {
-            match self.text[self.at] {
-                b'\n' => self.line += 1,
-                b'\r' if self.text.get(self.at + 1) != Some(&b'\n') => self.line += 1,
-                _ => {}
+        if self.at < end {
+            for i in memchr::memchr2_iter(b'\n', b'\r', &self.text[self.at..end]) {
+                let i = self.at + i;
+                match self.text[i] {
+                    b'\n' => self.line += 1,
+                    // A lone CR ends a line; the CR of a CRLF does not count on its own.
+                    _ if self.text.get(i + 1) != Some(&b'\n') => self.line += 1,
+                    _ => {}
+                }
             }
-            self.at += 1;
+            self.at = end;
         }
         self.line
     }
