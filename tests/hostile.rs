@@ -11,7 +11,7 @@ mod common;
 use std::collections::BTreeSet;
 use std::io::{Cursor, Read};
 
-use common::html::{parse as parse_html, sel, text};
+use common::html::{element_count, parse as parse_html, sel, text};
 use common::outlook::{RegValue, Section, get, parse_prf, parse_reg, section};
 use common::parse_autoconfig;
 use encoding_rs::SHIFT_JIS;
@@ -305,13 +305,6 @@ fn pbool(d: &plist::Dictionary, key: &str) -> bool {
     d.get(key)
         .and_then(plist::Value::as_boolean)
         .unwrap_or_else(|| panic!("{key} is a boolean"))
-}
-
-fn element_count(html: &scraper::Html) -> usize {
-    html.root_element()
-        .descendants()
-        .filter(|n| n.value().is_element())
-        .count()
 }
 
 fn section_names(ini: &[(String, Section)]) -> Vec<String> {

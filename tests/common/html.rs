@@ -27,3 +27,11 @@ pub fn parse(bytes: &[u8]) -> Html {
     );
     html
 }
+
+/// How many elements the document has: a value that adds markup changes it.
+pub fn element_count(html: &Html) -> usize {
+    html.root_element()
+        .descendants()
+        .filter(|n| n.value().is_element())
+        .count()
+}
