@@ -127,7 +127,7 @@ pub struct BundleArgs {
     /// Deflate level of the zip's entries: 0 (store), 1 (fastest, the default) to 12 (smallest,
     /// slowest). Up to 5, per-user files are deflated from a pattern learned once per run, and
     /// levels 1-5 make the same zip but for the index and manifest; from 6, every file is deflated
-    /// on its own: 6 makes the zip about 6 % smaller for 2.5 to 3.5 times the time, 12 about 8 %
+    /// on its own: 6 makes the zip about 6 % smaller for 2 to 3.5 times the time, 12 about 8 %
     /// for 60 times
     #[arg(long, value_name = "0-12", default_value_t = crate::bundle::DEFAULT_LEVEL,
           value_parser = clap::value_parser!(u32).range(0..=i64::from(crate::zipstream::MAX_LEVEL)))]
