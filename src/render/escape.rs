@@ -39,10 +39,7 @@ pub struct XmlText(String);
 
 impl XmlText {
     pub fn new(text: &str) -> XmlText {
-        let mut escaped = String::with_capacity(text.len());
-        askama::filters::Escaper::write_escaped_str(&Xml, &mut escaped, text)
-            .expect("writing to a String cannot fail");
-        XmlText(escaped)
+        XmlText(xml(text))
     }
 }
 
@@ -61,10 +58,7 @@ pub struct HtmlText(String);
 
 impl HtmlText {
     pub fn new(text: &str) -> HtmlText {
-        let mut escaped = String::with_capacity(text.len());
-        askama::filters::Escaper::write_escaped_str(&askama::filters::Html, &mut escaped, text)
-            .expect("writing to a String cannot fail");
-        HtmlText(escaped)
+        HtmlText(escaped(askama::filters::Html, text))
     }
 }
 
@@ -107,8 +101,15 @@ fn next_xml_special(bytes: &[u8], from: usize) -> Option<usize> {
 
 /// Escapes `s` for XML text or an attribute value (for code that builds XML outside a template).
 pub fn xml(s: &str) -> String {
+    escaped(Xml, s)
+}
+
+/// `s` escaped by `escaper`, as a string of its own.
+fn escaped(escaper: impl askama::filters::Escaper, s: &str) -> String {
     let mut out = String::with_capacity(s.len());
-    askama::filters::Escaper::write_escaped_str(&Xml, &mut out, s).expect("writing to a String");
+    escaper
+        .write_escaped_str(&mut out, s)
+        .expect("writing to a String cannot fail");
     out
 }
 
