@@ -66,7 +66,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let mut bytes = Vec::with_capacity(file.size() as usize);
         file.read_to_end(&mut bytes)?;
         if name.ends_with("/manifest.csv") {
-            accounts = people(&bytes)?;
+            accounts = people(&bytes).map_err(|e| format!("{path}: {name}: {e}"))?;
         }
         entries.push((format, bytes));
     }
@@ -115,8 +115,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     });
     if render.output != per_user {
         return Err(format!(
-            "rendering the manifest's people gives {} bytes, the zip's per-user files hold {per_user}: \
-             the bundle was not made with the embedded provider and the default formats",
+            "{path}: rendering the manifest's people gives {} bytes, the zip's per-user files hold \
+             {per_user}: make the bundle with the embedded provider and the default formats \
+             (`mailconf bundle ROSTER -o ZIP`, without --provider, --formats, --protocol or signing)",
             render.output
         )
         .into());
@@ -166,18 +167,23 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 }
 
 /// The people of a bundle's `manifest.csv` (a row per file), each once, in order.
-fn people(manifest: &[u8]) -> Result<Vec<Account>, Box<dyn std::error::Error>> {
+/// Errors name the manifest's line.
+fn people(manifest: &[u8]) -> Result<Vec<Account>, String> {
     let mut reader = csv::Reader::from_reader(manifest);
     let mut accounts: Vec<Account> = Vec::new();
     for row in reader.records() {
-        let row = row?;
-        let (email, name) = (&row[0], &row[1]);
+        let row = row.map_err(|e| e.to_string())?;
+        let line = row.position().map_or(0, |p| p.line());
+        let (Some(email), Some(name)) = (row.get(0), row.get(1)) else {
+            return Err(format!("line {line}: expected email and name first"));
+        };
         if accounts.last().is_some_and(|a| a.address.as_str() == email) {
             continue;
         }
+        let bad = |e: &dyn std::fmt::Display| format!("line {line}: {e}");
         accounts.push(Account {
-            address: Address::parse(email)?,
-            name: DisplayName::parse(name)?,
+            address: Address::parse(email).map_err(|e| bad(&e))?,
+            name: DisplayName::parse(name).map_err(|e| bad(&e))?,
         });
     }
     Ok(accounts)
