@@ -137,10 +137,13 @@ pub struct BundleArgs {
     pub formats: Vec<FormatGroup>,
     #[command(flatten)]
     pub sign: SignArgs,
-    /// Also write ADDRESS-google.mobileconfig: a Google account with sign-in by Google
-    /// (iPhone/iPad only)
-    #[arg(long)]
+    /// Also write ADDRESS-google.mobileconfig, a Google account with sign-in by Google
+    /// (iPhone/iPad only); on by default for a Google Workspace provider
+    #[arg(long, conflicts_with = "no_apple_google_account")]
     pub apple_google_account: bool,
+    /// Leave out ADDRESS-google.mobileconfig (which a Google Workspace provider's bundles carry)
+    #[arg(long)]
+    pub no_apple_google_account: bool,
 }
 
 #[derive(Debug, Args)]

@@ -151,9 +151,12 @@ fn bundle(args: BundleArgs) -> Result<(), Error> {
     }
     let mut ctx = Context::new(&provider, protocol(&args.protocol));
     ctx.signer = signer;
-    if args.apple_google_account {
+    if args.apple_google_account && !ctx.formats.contains(&Format::AppleGoogle) {
         ctx.formats.push(Format::AppleGoogle);
         ctx.formats.sort();
+    }
+    if args.no_apple_google_account {
+        ctx.formats.retain(|&f| f != Format::AppleGoogle);
     }
     if !args.formats.is_empty() {
         ctx.select(&args.formats);

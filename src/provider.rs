@@ -37,6 +37,10 @@ pub struct Provider {
     pub domains: Domains,
     pub identifier_prefix: Identifier,
     pub preferred: Protocol,
+    /// The mail is hosted on Google Workspace: bundles carry the Google sign-in profile for
+    /// iPhone/iPad by default, and the guides offer it (and the Gmail app on Android) first.
+    #[serde(default)]
+    pub google_workspace: bool,
     pub names: Names,
     pub incoming: Incoming,
     pub smtp: Server,
@@ -46,6 +50,9 @@ pub struct Provider {
     pub notices: Vec<Notice>,
     #[serde(default)]
     pub outlook: OutlookOptions,
+    /// Whether (and where) the domain's Thunderbird autoconfig is published.
+    #[serde(default)]
+    pub autoconfig: AutoconfigOptions,
     /// The institution's texts for the personal guides and the bundle's index.
     #[serde(default)]
     pub guide: Guide,
@@ -99,6 +106,18 @@ pub struct OutlookOptions {
     pub prf_dir: WindowsDir,
 }
 
+/// Whether the domain's autoconfig is published: what Thunderbird users see depends on it.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AutoconfigOptions {
+    /// Thunderbird finds this provider's settings by itself (the files of `mailconf publish`, or
+    /// `mailconf serve`, answer at `autoconfig.DOMAIN` or `DOMAIN/.well-known`).
+    #[serde(default)]
+    pub published: bool,
+    /// Where it is published, for IT staff.
+    pub url: Option<Url>,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Notice {
@@ -136,6 +155,11 @@ pub struct Guide {
     pub sign_in_en: Text,
     /// The password clients without OAuth2 ask for; `None`: the account's own password.
     pub password: Option<PasswordGuide>,
+    /// What POP users must do and know; `None`: nothing beyond the settings.
+    pub pop: Option<PopGuide>,
+    /// How Android users add the account (for Google Workspace: the Gmail app); `None`: the
+    /// guide leads them to the settings.
+    pub android: Option<AndroidGuide>,
 }
 
 impl Default for Guide {
@@ -149,8 +173,37 @@ impl Default for Guide {
             sign_in_ja: Text("ブラウザのログイン画面".into()),
             sign_in_en: Text("the sign-in window".into()),
             password: None,
+            pop: None,
+            android: None,
         }
     }
+}
+
+/// What a POP user must do before any client receives mail, and what POP on several devices does.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PopGuide {
+    /// Steps that switch POP on for the account (Gmail: POP is off until the person enables it);
+    /// every POP path of the guide starts with them.
+    pub enable_steps_ja: Steps,
+    pub enable_steps_en: Steps,
+    /// The page where POP is switched on.
+    pub enable_url: Option<Url>,
+    /// Said where the person chooses a device, whenever POP is offered: what happens when more
+    /// than one device fetches the mail by POP.
+    pub several_devices_ja: Paragraph,
+    pub several_devices_en: Paragraph,
+}
+
+/// How an Android user adds the account without a setup file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AndroidGuide {
+    /// What is used ("the Gmail app").
+    pub app_ja: Text,
+    pub app_en: Text,
+    pub steps_ja: Steps,
+    pub steps_en: Steps,
 }
 
 /// How to get the password to type (for Google Workspace: an app password).
@@ -693,6 +746,12 @@ impl Provider {
             return Err(invalid(
                 "notices",
                 format!("notices: id {dup:?} is used twice"),
+            ));
+        }
+        if self.autoconfig.url.is_some() && !self.autoconfig.published {
+            return Err(invalid(
+                "autoconfig",
+                "autoconfig: url is set but published is false; set published = true, or remove url".into(),
             ));
         }
         if self.incoming.pop3.port == self.smtp.port && self.incoming.pop3.host == self.smtp.host {

@@ -45,6 +45,10 @@ fn provider_links(p: &Provider) -> BTreeSet<String> {
         g.help_url.as_ref().map(|u| u.to_string()),
         g.webmail_url.as_ref().map(|u| u.to_string()),
         g.password.as_ref().map(|pw| pw.url.to_string()),
+        g.pop
+            .as_ref()
+            .and_then(|pop| pop.enable_url.as_ref())
+            .map(|u| u.to_string()),
     ]
     .into_iter()
     .flatten()
@@ -133,21 +137,24 @@ fn guide_names_the_address_settings_notices_in_both_languages() {
         assert!(all.contains("taro.yamada@kyoto-u.ac.jp"), "{all}");
         assert!(all.contains("山田 太郎"));
 
-        // The settings table: exactly the provider's servers, preferred first.
-        let table = sec
+        // The settings tables: exactly the provider's servers, preferred first.
+        let rows: Vec<(String, String, String, String, String)> = sec
             .select(&sel("table.settings"))
-            .next()
-            .expect("settings table");
-        let rows: Vec<(String, String, String, String, String)> = table
-            .select(&sel("tbody tr"))
-            .map(|tr| {
-                let cells: Vec<String> = tr.select(&sel("td")).map(text).collect();
+            .map(|table| {
+                let cell = |class: &str| {
+                    let cells: Vec<String> = table
+                        .select(&sel(&format!("td.{class}")))
+                        .map(text)
+                        .collect();
+                    assert_eq!(cells.len(), 1, "{class}");
+                    cells[0].clone()
+                };
                 (
-                    tr.value().attr("data-role").unwrap().to_string(),
-                    cells[2].clone(),
-                    cells[3].clone(),
-                    cells[4].clone(),
-                    cells[5].clone(),
+                    table.value().attr("data-role").unwrap().to_string(),
+                    cell("host"),
+                    cell("port"),
+                    cell("security"),
+                    cell("file"),
                 )
             })
             .collect();
@@ -266,17 +273,18 @@ fn guide_follows_the_chosen_protocol() {
         &account("a@kyoto-u.ac.jp", None),
     ));
     let hosts = |role: &str| -> Vec<String> {
-        html.select(&sel(&format!("tr[data-role={role}] td.host")))
+        html.select(&sel(&format!("table[data-role={role}] td.host")))
             .map(text)
             .collect()
     };
     assert_eq!(hosts("preferred"), ["imap.gmail.com"; 2]);
     assert_eq!(hosts("alternative"), ["pop.gmail.com"; 2]);
-    let ja = text(section(&html, "ja"));
-    assert!(
-        ja.contains("IMAP(推奨)"),
-        "Thunderbird is told to pick IMAP"
-    );
+    // Thunderbird is told to type IMAP, in both languages.
+    let typed: Vec<String> = html
+        .select(&sel("table.thunderbird td.protocol"))
+        .map(text)
+        .collect();
+    assert_eq!(typed, ["IMAP"; 2]);
 }
 
 #[test]
@@ -635,7 +643,7 @@ fn cli_prints_a_guide() {
         .clone();
     let html = parse(&imap);
     let host = html
-        .select(&sel("tr[data-role=preferred] td.host"))
+        .select(&sel("table[data-role=preferred] td.host"))
         .next()
         .map(text);
     assert_eq!(host.as_deref(), Some("imap.gmail.com"));
@@ -647,7 +655,10 @@ fn cli_refuses_a_provider_with_a_bad_guide_url() {
     let path = dir.path().join("bad.toml");
     std::fs::write(
         &path,
-        KUMAIL_TOML.replace("https://mail.google.com/", "http://mail.google.com/"),
+        KUMAIL_TOML.replace(
+            "webmail_url = \"https://mail.google.com/\"",
+            "webmail_url = \"http://mail.google.com/\"",
+        ),
     )
     .unwrap();
     mailconf()

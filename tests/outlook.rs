@@ -513,14 +513,111 @@ fn cmd_starts_outlook_on_the_prf_beside_it() {
         &account(Some("山田 太郎")),
     )
     .unwrap();
-    assert!(bytes.is_ascii(), "pure ASCII: no code page matters");
-    let text = String::from_utf8(bytes).unwrap();
+    let text = cmd_text(&bytes);
     assert_crlf(&text);
     assert!(text.starts_with("@echo off\r\nrem "), "{text}");
     assert!(text.contains(&format!("set \"PRF=%~dp0{ADDRESS}.prf\"\r\n")));
     assert!(text.contains("start \"\" OUTLOOK.EXE /importprf \"%PRF%\"\r\n"));
     assert!(text.contains("setlocal DisableDelayedExpansion"));
-    assert!(!text.contains("山田"));
+    assert!(!text.contains("山田"), "the name never reaches the .cmd");
+}
+
+/// The launcher decoded as cmd.exe reads it on Japanese Windows: code page 932.
+fn cmd_text(bytes: &[u8]) -> String {
+    let (text, _, malformed) = encoding_rs::SHIFT_JIS.decode(bytes);
+    assert!(!malformed, "the .cmd is not valid CP932");
+    let (back, _, unmappable) = encoding_rs::SHIFT_JIS.encode(&text);
+    assert!(!unmappable && back == bytes, "CP932 does not round-trip");
+    text.into_owned()
+}
+
+/// Every message the launcher can show, in the code page cmd.exe reads it in: Japanese on code
+/// page 932 (jumped over, never parsed, on any other), English always. Each situation the guide
+/// warns of is detected: opened inside a zip or a temporary folder, the PRF missing, Outlook
+/// running, classic Outlook missing.
+#[test]
+fn cmd_explains_each_problem_in_japanese_and_english() {
+    let p = Provider::kumail();
+    let bytes = render(
+        &p,
+        Protocol::Pop3,
+        PrfEncoding::Utf16le,
+        Format::OutlookCmd,
+        &account(None),
+    )
+    .unwrap();
+    let text = cmd_text(&bytes);
+    let lines: Vec<&str> = text.lines().collect();
+    // Labels and what each shows: `:NAME_ja` blocks hold the Japanese lines and go on to the
+    // English block `:NAME_en`.
+    let block = |label: &str| -> Vec<String> {
+        let start = lines
+            .iter()
+            .position(|l| *l == format!(":{label}"))
+            .unwrap_or_else(|| panic!("no label :{label}"));
+        lines[start + 1..]
+            .iter()
+            .take_while(|l| !l.starts_with("goto "))
+            .filter_map(|l| l.strip_prefix("echo "))
+            .map(str::to_string)
+            .collect()
+    };
+    for (problem, ja, en) in [
+        ("inzip", "すべて展開", "Extract All"),
+        (
+            "noprf",
+            &*format!("{ADDRESS}.prf がありません"),
+            "was not found next to this file",
+        ),
+        ("running", "Outlook を閉じてから", "Close Outlook"),
+        (
+            "nooutlook",
+            "クラシック版 Outlook が見つかりません",
+            "Classic Outlook was not found",
+        ),
+    ] {
+        let japanese = block(&format!("{problem}_ja")).join("\n");
+        let english = block(&format!("{problem}_en")).join("\n");
+        assert!(japanese.contains(ja), "{problem}: {japanese}");
+        assert!(english.contains(en), "{problem}: {english}");
+        assert!(english.is_ascii(), "{problem}: English lines are ASCII");
+        // Each Japanese block goes on to the English one.
+        let ja_start = lines
+            .iter()
+            .position(|l| *l == format!(":{problem}_ja"))
+            .unwrap();
+        let next_goto = lines[ja_start..]
+            .iter()
+            .find(|l| l.starts_with("goto "))
+            .unwrap();
+        assert_eq!(*next_goto, format!("goto {problem}_en"));
+        // Reached only on code page 932.
+        assert!(text.contains(&format!("if defined JA goto {problem}_ja\r\n")));
+    }
+    // Non-ASCII text stands only in the Japanese blocks (never in a `rem` or a command that every
+    // code page parses), and no message holds a character cmd.exe would treat as syntax.
+    let mut in_japanese = false;
+    for line in &lines {
+        if line.starts_with(':') {
+            in_japanese = line.ends_with("_ja");
+        }
+        if !line.is_ascii() {
+            assert!(in_japanese, "non-ASCII outside a Japanese block: {line}");
+        }
+        if let Some(message) = line.strip_prefix("echo ") {
+            assert!(
+                !message.contains(['&', '|', '<', '>', '^', '%']),
+                "a message with cmd syntax: {message}"
+            );
+        }
+    }
+    // Japanese is switched on from the console's code page.
+    assert!(text.contains("for /f \"tokens=2 delims=:\" %%c in ('chcp') do set \"CODEPAGE=%%c\""));
+    assert!(text.contains("if \"%CODEPAGE%\"==\"932\" set \"JA=1\""));
+    // Inside a zip (Explorer's Temp1_NAME.zip folder) or under %TEMP% without the PRF.
+    assert!(text.contains("if /I not \"%HERE:.zip\\=%\"==\"%HERE%\" goto inzip"));
+    assert!(text.contains("call set \"REST=%%HERE:*%TEMP%\\=%%\""));
+    assert!(text.contains("if exist \"%PRF%\" goto found"));
 }
 
 // ---------------------------------------------------------------------------------------------

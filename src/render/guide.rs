@@ -1,18 +1,20 @@
-//! The personal guide (`README.html`): which file to open on which device, the password to
-//! type, the settings for any other client and the provider's notices, in Japanese then English.
+//! The personal guide (`README.html`): which way to set the account up on which device, what
+//! to do in Gmail first for POP, the password to type, the settings for any other client and the
+//! provider's notices, in Japanese then English.
 //!
-//! Everything institution-specific comes from the provider (`[guide]`, `[[notices]]`, servers);
-//! the generic steps for each device are in `templates/guide/README.html`. Values reach the page
-//! only through askama's HTML escaper: the person's own as the page is rendered, the provider's
-//! texts once per run ([`Shared`], as [`HtmlText`]). The page is self-contained: no scripts, no external
-//! resources; links go to the files beside it and to the provider's own https URLs.
+//! Everything institution-specific comes from the provider (`[guide]`, `[[notices]]`, servers,
+//! `[autoconfig]`); the generic steps for each device are in `templates/guide/`. Values reach the
+//! page only through askama's HTML escaper: the person's own as the page is rendered, the
+//! provider's texts once per run ([`Shared`], as [`HtmlText`]). The page is self-contained: no
+//! scripts, no external resources; links go to the person's files (beside it, or on the server
+//! that serves the page, [`Links`]) and to the provider's own https URLs.
 
 use askama::Template;
 
 use super::escape::HtmlText;
 use super::{Context, Format, RenderError, SizeHint, render_template};
 use crate::account::Account;
-use crate::provider::{AuthMethod, Guide, Notice, Protocol, Provider, Security, Server};
+use crate::provider::{AuthMethod, Guide, Notice, Protocol, Provider, Security, Server, Steps};
 
 /// The guide's file name, in each user's folder.
 pub const FILE_NAME: &str = "README.html";
@@ -30,10 +32,28 @@ struct GuideHtml<'a> {
     notices: &'a [NoticeTexts],
     preferred: &'static str,
     alternative: &'static str,
+    /// The setup files (Apple profile, Outlook PRF) configure POP: every POP way starts in Gmail.
+    pop: bool,
     settings: Vec<SettingRow<'a>>,
+    /// The provider's servers as Thunderbird's manual setup asks for them.
+    thunderbird: [SettingRow<'a>; 2],
     devices: Devices,
+    /// The languages of the page, in order.
+    langs: &'a [Lang],
+    /// The device sections, in order.
+    sections: Vec<Device>,
+    links: &'a Links,
+    /// Apple profiles are signed (else the device shows them as unsigned).
+    signed: bool,
+    /// The domain's autoconfig is published: Thunderbird finds the provider's settings itself.
+    autoconfig_published: bool,
+    /// The mail is at Google: without autoconfig, Thunderbird offers its own Gmail settings.
+    google_workspace: bool,
     /// Thunderbird signs in with OAuth2 (its first usable method is OAuth2): no password.
     thunderbird_oauth: bool,
+    /// What a Thunderbird POP account must be set to so that it follows the provider's `[pop]`.
+    leave_on_server: bool,
+    days_on_server: Option<u16>,
     version: &'static str,
 }
 
@@ -50,6 +70,123 @@ impl GuideHtml<'_> {
 
     fn has_thunderbird(&self) -> bool {
         self.devices.thunderbird.is_some()
+    }
+
+    /// Files come in a folder (the bundle or a person's zip): it must be extracted first.
+    fn in_folder(&self) -> bool {
+        matches!(self.links, Links::Folder)
+    }
+
+    /// Whether POP must be switched on before this page's POP ways work.
+    fn pop_first(&self) -> bool {
+        self.pop && self.guide.pop.is_some()
+    }
+
+    /// The link to one of the person's files.
+    fn href(&self, file: &str) -> String {
+        self.links.href(self.address, self.name, file)
+    }
+}
+
+/// A language of the guide.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Lang {
+    Ja,
+    En,
+}
+
+impl Lang {
+    pub fn code(self) -> &'static str {
+        match self {
+            Lang::Ja => "ja",
+            Lang::En => "en",
+        }
+    }
+}
+
+/// A device with a section of its own in the guide (any other mail app gets the settings).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Device {
+    /// iPhone and iPad.
+    Ios,
+    Android,
+    Mac,
+    /// Windows, with classic Outlook.
+    Windows,
+    /// Thunderbird, on any computer.
+    Thunderbird,
+}
+
+impl Device {
+    /// The sections in the order a printed guide shows them: phones first, where Gmail's POP
+    /// splits mail, then computers.
+    pub const ORDER: [Device; 5] = [
+        Device::Ios,
+        Device::Android,
+        Device::Mac,
+        Device::Windows,
+        Device::Thunderbird,
+    ];
+}
+
+/// Where the guide's links to the person's files point.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Links {
+    /// The files lie beside the guide, in the person's folder (the bundle, a person's zip).
+    #[default]
+    Folder,
+    /// The files are downloaded one by one from a server: `{base}/files/ADDRESS/FILE`, with the
+    /// person's name as a query (a profile carries it). `base` is the server's public URL, or
+    /// empty for links from the server's root.
+    Web { base: String },
+}
+
+impl Links {
+    fn href(&self, address: &str, name: Option<&str>, file: &str) -> String {
+        match self {
+            Links::Folder => file.to_string(),
+            Links::Web { base } => {
+                let mut url = format!("{base}/files/{address}/{file}");
+                if let Some(name) = name {
+                    url.push_str("?name=");
+                    url.push_str(&percent_encode(name));
+                }
+                url
+            }
+        }
+    }
+}
+
+/// `text` percent-encoded for a URL's query: everything but unreserved ASCII (RFC 3986).
+pub fn percent_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() * 3);
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// How a run's guides are laid out: languages, which device comes first, where links point.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct View {
+    pub langs: Vec<Lang>,
+    /// This device's section comes first (the page knows the visitor's device).
+    pub first: Option<Device>,
+    pub links: Links,
+}
+
+impl Default for View {
+    /// Japanese then English, sections in [`Device::ORDER`], files beside the guide.
+    fn default() -> Self {
+        View {
+            langs: vec![Lang::Ja, Lang::En],
+            first: None,
+            links: Links::Folder,
+        }
     }
 }
 
@@ -86,6 +223,8 @@ struct GuideTexts {
     sign_in_ja: HtmlText,
     sign_in_en: HtmlText,
     password: Option<PasswordTexts>,
+    pop: Option<PopTexts>,
+    android: Option<AndroidTexts>,
 }
 
 #[derive(Debug, Clone)]
@@ -93,6 +232,23 @@ struct PasswordTexts {
     name_ja: HtmlText,
     name_en: HtmlText,
     url: HtmlText,
+    steps_ja: Vec<HtmlText>,
+    steps_en: Vec<HtmlText>,
+}
+
+#[derive(Debug, Clone)]
+struct PopTexts {
+    enable_steps_ja: Vec<HtmlText>,
+    enable_steps_en: Vec<HtmlText>,
+    enable_url: Option<HtmlText>,
+    several_devices_ja: HtmlText,
+    several_devices_en: HtmlText,
+}
+
+#[derive(Debug, Clone)]
+struct AndroidTexts {
+    app_ja: HtmlText,
+    app_en: HtmlText,
     steps_ja: Vec<HtmlText>,
     steps_en: Vec<HtmlText>,
 }
@@ -107,6 +263,7 @@ struct NoticeTexts {
 impl Shared {
     pub(crate) fn new(provider: &Provider) -> Shared {
         let html = |text: &str| HtmlText::new(text);
+        let steps = |steps: &Steps| steps.iter().map(|s| html(s.as_str())).collect();
         let guide: &Guide = &provider.guide;
         Shared {
             provider: ProviderTexts {
@@ -128,8 +285,21 @@ impl Shared {
                     name_ja: html(pw.name_ja.as_str()),
                     name_en: html(pw.name_en.as_str()),
                     url: html(pw.url.as_str()),
-                    steps_ja: pw.steps_ja.iter().map(|s| html(s.as_str())).collect(),
-                    steps_en: pw.steps_en.iter().map(|s| html(s.as_str())).collect(),
+                    steps_ja: steps(&pw.steps_ja),
+                    steps_en: steps(&pw.steps_en),
+                }),
+                pop: guide.pop.as_ref().map(|pop| PopTexts {
+                    enable_steps_ja: steps(&pop.enable_steps_ja),
+                    enable_steps_en: steps(&pop.enable_steps_en),
+                    enable_url: pop.enable_url.as_ref().map(|u| html(u.as_str())),
+                    several_devices_ja: html(pop.several_devices_ja.as_str()),
+                    several_devices_en: html(pop.several_devices_en.as_str()),
+                }),
+                android: guide.android.as_ref().map(|a| AndroidTexts {
+                    app_ja: html(a.app_ja.as_str()),
+                    app_en: html(a.app_en.as_str()),
+                    steps_ja: steps(&a.steps_ja),
+                    steps_en: steps(&a.steps_en),
                 }),
             },
             notices: provider
@@ -190,7 +360,7 @@ pub enum Role {
     Outgoing,
 }
 
-/// One row of the settings table.
+/// One server of the settings tables.
 struct SettingRow<'a> {
     role: Role,
     protocol: &'static str,
@@ -199,6 +369,8 @@ struct SettingRow<'a> {
     security: Security,
     oauth: bool,
     password: bool,
+    /// The provider's first method: the one Thunderbird uses.
+    first_auth: AuthMethod,
 }
 
 impl<'a> SettingRow<'a> {
@@ -215,7 +387,22 @@ impl<'a> SettingRow<'a> {
             security: server.security,
             oauth: server.auth.contains(AuthMethod::Oauth2),
             password: server.auth.contains(AuthMethod::Password),
+            first_auth: server.auth.iter().next().unwrap_or(AuthMethod::Password),
         }
+    }
+
+    fn role_id(&self) -> &'static str {
+        match self.role {
+            Role::Preferred => "preferred",
+            Role::Alternative => "alternative",
+            Role::Outgoing => "outgoing",
+        }
+    }
+
+    /// Thunderbird signs in to this server with OAuth2: the first method of the provider's
+    /// list, as Thunderbird keeps the first one it supports.
+    fn first_is_oauth(&self) -> bool {
+        self.first_auth == AuthMethod::Oauth2
     }
 }
 
@@ -236,9 +423,29 @@ pub fn security_label(security: Security) -> Option<&'static str> {
     }
 }
 
-/// Renders `account`'s guide, pointing to the files of the formats in `ctx`.
+/// Renders `account`'s guide, pointing to the files of the formats in `ctx`, laid out as
+/// `ctx.view` says.
 pub fn render_for(ctx: &Context<'_>, account: &Account) -> Result<Vec<u8>, RenderError> {
     render_with(ctx, account, Devices::for_account(ctx, account))
+}
+
+/// The device sections for these files, in order, `first` moved to the front.
+fn sections(ctx: &Context<'_>, devices: &Devices, first: Option<Device>) -> Vec<Device> {
+    let has_outlook = devices.outlook_prf.is_some()
+        && (devices.outlook_cmd.is_some() || devices.outlook_reg.is_some());
+    let shown = |d: Device| match d {
+        Device::Ios => devices.apple.is_some() || devices.apple_google.is_some(),
+        Device::Android => ctx.provider.guide.android.is_some(),
+        Device::Mac => devices.apple.is_some(),
+        Device::Windows => has_outlook,
+        Device::Thunderbird => devices.thunderbird.is_some(),
+    };
+    let mut order: Vec<Device> = Device::ORDER.into_iter().filter(|&d| shown(d)).collect();
+    if let Some(pos) = first.and_then(|f| order.iter().position(|&d| d == f)) {
+        let device = order.remove(pos);
+        order.insert(0, device);
+    }
+    order
 }
 
 /// Renders `account`'s guide for the given device files.
@@ -252,6 +459,7 @@ fn render_with(
     let alternative = preferred.other();
     let incoming = provider.incoming(preferred);
     let texts = ctx.guide();
+    let view = &ctx.view;
     let template = GuideHtml {
         address: account.address.as_str(),
         name: account.name.as_ref().map(|n| n.as_str()),
@@ -260,6 +468,7 @@ fn render_with(
         notices: &texts.notices,
         preferred: protocol_label(preferred),
         alternative: protocol_label(alternative),
+        pop: preferred == Protocol::Pop3,
         settings: vec![
             SettingRow::new(Role::Preferred, protocol_label(preferred), incoming),
             SettingRow::new(
@@ -269,9 +478,21 @@ fn render_with(
             ),
             SettingRow::new(Role::Outgoing, "SMTP", &provider.smtp),
         ],
+        thunderbird: [
+            SettingRow::new(Role::Preferred, protocol_label(preferred), incoming),
+            SettingRow::new(Role::Outgoing, "SMTP", &provider.smtp),
+        ],
+        sections: sections(ctx, &devices, view.first),
         devices,
+        langs: &view.langs,
+        links: &view.links,
+        signed: ctx.signer.is_some(),
+        autoconfig_published: provider.autoconfig.published,
+        google_workspace: provider.google_workspace,
         thunderbird_oauth: incoming.auth.iter().next() == Some(AuthMethod::Oauth2)
             && provider.smtp.auth.iter().next() == Some(AuthMethod::Oauth2),
+        leave_on_server: provider.pop.leave_on_server,
+        days_on_server: provider.pop.days_on_server.map(|d| d.get()),
         version: VERSION,
     };
     static SIZE: SizeHint = SizeHint::new();
@@ -331,7 +552,11 @@ mod tests {
         let d = Devices::for_account(&ctx, &account());
         assert_eq!(d.thunderbird.as_deref(), Some("config-v1.1.xml"));
         assert_eq!(d.apple.as_deref(), Some("taro@kyoto-u.ac.jp.mobileconfig"));
-        assert_eq!(d.apple_google, None, "the Google profile is opt-in");
+        assert_eq!(
+            d.apple_google.as_deref(),
+            Some("taro@kyoto-u.ac.jp-google.mobileconfig"),
+            "KUMail is Google Workspace: the Google profile is in by default"
+        );
         assert_eq!(d.outlook_prf.as_deref(), Some("taro@kyoto-u.ac.jp.prf"));
         assert_eq!(d.outlook_reg.as_deref(), Some("taro@kyoto-u.ac.jp.reg"));
         assert_eq!(
@@ -342,12 +567,8 @@ mod tests {
             d.outlook_import_dir.as_deref(),
             Some(r"C:\Users\Public\Documents\KUMail")
         );
-        ctx.formats.push(Format::AppleGoogle);
-        let d = Devices::for_account(&ctx, &account());
-        assert_eq!(
-            d.apple_google.as_deref(),
-            Some("taro@kyoto-u.ac.jp-google.mobileconfig")
-        );
+        ctx.formats.retain(|&f| f != Format::AppleGoogle);
+        assert_eq!(Devices::for_account(&ctx, &account()).apple_google, None);
         ctx.formats = vec![Format::Guide];
         assert_eq!(Devices::for_account(&ctx, &account()), Devices::default());
     }

@@ -28,6 +28,9 @@ struct IndexHtml<'a> {
     generated: Option<String>,
     version: &'static str,
     preferred: &'static str,
+    /// People using the preferred protocol must first switch POP on (the provider's
+    /// `[guide.pop]`, with POP preferred).
+    pop_guide: bool,
 }
 
 struct IndexUser<'a> {
@@ -151,6 +154,8 @@ pub fn write(
         }),
         version: guide::VERSION,
         preferred: guide::protocol_label(ctx.protocol),
+        pop_guide: ctx.protocol == crate::provider::Protocol::Pop3
+            && ctx.provider.guide.pop.is_some(),
     };
     template
         .write_into(out)

@@ -83,9 +83,13 @@ impl Format {
         Format::Guide,
     ];
 
-    /// Whether a run produces this format unless asked otherwise (`AppleGoogle` is opt-in).
-    pub fn on_by_default(self) -> bool {
-        !matches!(self, Format::AppleGoogle)
+    /// Whether a run for `provider` produces this format unless asked otherwise: all but the
+    /// Google sign-in profile, which only a Google Workspace provider gets by default.
+    pub fn on_by_default(self, provider: &Provider) -> bool {
+        match self {
+            Format::AppleGoogle => provider.google_workspace,
+            _ => true,
+        }
     }
 
     /// The file name of this format's file for `account`, inside the user's folder.
@@ -181,6 +185,8 @@ pub struct Context<'a> {
     pub prf_dir: Option<WindowsDir>,
     /// Signs Apple profiles when set.
     pub signer: Option<Arc<Signer>>,
+    /// How the guides are laid out and where their links point.
+    pub view: guide::View,
     /// What every Apple profile shares, worked out on first use from `provider` (which a
     /// context keeps for its whole life).
     apple: OnceLock<apple::Shared>,
@@ -189,8 +195,8 @@ pub struct Context<'a> {
 }
 
 impl<'a> Context<'a> {
-    /// The default formats, with the provider's preferred protocol unless `protocol` overrides
-    /// it, and no signer.
+    /// The provider's default formats, with its preferred protocol unless `protocol` overrides
+    /// it, no signer and the guides laid out for a folder.
     pub fn new(provider: &'a Provider, protocol: Option<Protocol>) -> Context<'a> {
         Context {
             provider,
@@ -198,9 +204,10 @@ impl<'a> Context<'a> {
             formats: Format::ALL
                 .iter()
                 .copied()
-                .filter(|f| f.on_by_default())
+                .filter(|f| f.on_by_default(provider))
                 .collect(),
             signer: None,
+            view: guide::View::default(),
             prf_encoding: PrfEncoding::default(),
             prf_dir: None,
             apple: OnceLock::new(),

@@ -5,7 +5,8 @@
 //! Rules (see `shared/formats.md`, "Outlook"): CRLF line ends; in the PRF every account key has
 //! its mapping line (2010+ generation, with `SMTPSecureConnection`); never a password key. The
 //! PRF is UTF-16LE with BOM or CP932 ([`PrfEncoding`]; which one Outlook reads is not
-//! documented), the `.reg` UTF-16LE with BOM, the `.cmd` pure ASCII.
+//! documented), the `.reg` UTF-16LE with BOM, the `.cmd` CP932 (what `cmd.exe` reads on Japanese
+//! Windows; only ASCII addresses are inserted).
 //!
 //! What a syntax cannot carry is refused by [`check`] before rendering: a name the chosen
 //! encoding lacks, or one with `%…%`, which Outlook may expand as an environment variable.
@@ -400,8 +401,11 @@ struct CmdFile<'a> {
     prf_file: String,
 }
 
-/// `ADDRESS-outlook.cmd`: starts Outlook with `/importprf` on the PRF beside it. Pure ASCII
-/// (only addresses are inserted), CRLF.
+/// `ADDRESS-outlook.cmd`: starts Outlook with `/importprf` on the PRF beside it, or says in
+/// Japanese and English why it cannot (opened inside a zip, PRF missing, Outlook running or not
+/// classic). CRLF, in CP932: `cmd.exe` reads a batch file in the console's code page, 932 on
+/// Japanese Windows. The file shows its Japanese lines only on code page 932 (elsewhere they are
+/// jumped over, never parsed); only addresses, which are ASCII, are inserted.
 pub fn render_cmd(_ctx: &Context<'_>, account: &Account) -> Result<Vec<u8>, RenderError> {
     let template = CmdFile {
         address: account.address.as_str(),
@@ -409,8 +413,15 @@ pub fn render_cmd(_ctx: &Context<'_>, account: &Account) -> Result<Vec<u8>, Rend
     };
     static SIZE: SizeHint = SizeHint::new();
     let text = render_text(&template, "the Outlook launcher (.cmd)", &SIZE)?;
-    debug_assert!(text.is_ascii());
-    Ok(crlf(&text).into_bytes())
+    encode(&crlf(&text), PrfEncoding::Cp932).map_err(|ch| {
+        RenderError::Outlook(OutlookError::Unencodable {
+            address: account.address.clone(),
+            what: "the launcher template",
+            text: "templates/outlook/import.cmd".to_string(),
+            ch,
+            encoding: PrfEncoding::Cp932,
+        })
+    })
 }
 
 fn render_text(

@@ -18,6 +18,8 @@ struct Readme<'a> {
     short_name: &'a str,
     domains: Vec<&'a str>,
     protocol: &'static str,
+    /// The mail is at Google: unpublished, Thunderbird offers its Gmail entry.
+    google: bool,
 }
 
 #[derive(Template)]
@@ -42,15 +44,22 @@ pub fn files(provider: &Provider, protocol: Protocol) -> Result<Vec<Artifact>, R
     let mut files = vec![
         Artifact {
             path: README_PATH.into(),
-            bytes: render_template(
-                &Readme {
-                    short_name: provider.names.short.as_str(),
-                    domains: provider.domains.iter().map(|d| d.as_str()).collect(),
-                    protocol: thunderbird::server_type(protocol),
-                },
-                "the publish README",
-                &SizeHint::new(),
-            )?,
+            // With a byte-order mark: Notepad on older Windows reads a file without one in
+            // the ANSI code page, and the README is Japanese and English.
+            bytes: [
+                &b"\xEF\xBB\xBF"[..],
+                &render_template(
+                    &Readme {
+                        short_name: provider.names.short.as_str(),
+                        domains: provider.domains.iter().map(|d| d.as_str()).collect(),
+                        protocol: thunderbird::server_type(protocol),
+                        google: provider.google_workspace,
+                    },
+                    "the publish README",
+                    &SizeHint::new(),
+                )?,
+            ]
+            .concat(),
         },
         Artifact {
             path: AUTOCONFIG_PATH.into(),

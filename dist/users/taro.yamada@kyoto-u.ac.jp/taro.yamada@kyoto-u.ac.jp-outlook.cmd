@@ -5,23 +5,82 @@ rem /importprf on taro.yamada@kyoto-u.ac.jp.prf,
 rem which must lie in the same folder as this file.
 rem No password is stored: Outlook asks for it at the first send/receive.
 rem (The new Outlook cannot import PRF files; use classic Outlook.)
+rem This file is in code page 932 (Shift_JIS), which cmd.exe reads on Japanese Windows. Its
+rem Japanese messages are shown only when the console uses code page 932; elsewhere only the
+rem English ones are, and the Japanese lines are never read.
 setlocal DisableDelayedExpansion
+set "JA="
+for /f "tokens=2 delims=:" %%c in ('chcp') do set "CODEPAGE=%%c"
+set "CODEPAGE=%CODEPAGE: =%"
+set "CODEPAGE=%CODEPAGE:.=%"
+if "%CODEPAGE%"=="932" set "JA=1"
+set "HERE=%~dp0"
 set "PRF=%~dp0taro.yamada@kyoto-u.ac.jp.prf"
-if not exist "%PRF%" (
-  echo taro.yamada@kyoto-u.ac.jp.prf was not found next to this file.
-  echo Unzip the whole folder first, then run this file again.
-  pause
-  exit /b 1
-)
+rem Opened from inside a zip, Explorer extracts this file alone into a folder named like the
+rem zip (...\Temp1_NAME.zip\), under the temporary folder.
+if /I not "%HERE:.zip\=%"=="%HERE%" goto inzip
+if exist "%PRF%" goto found
+if not defined TEMP goto noprf
+call set "REST=%%HERE:*%TEMP%\=%%"
+if /I not "%REST%"=="%HERE%" goto inzip
+goto noprf
+:found
 tasklist /FI "IMAGENAME eq OUTLOOK.EXE" 2>nul | find /I "OUTLOOK.EXE" >nul
-if not errorlevel 1 (
-  echo Outlook is running. Close Outlook, then run this file again.
-  pause
-  exit /b 1
-)
+if not errorlevel 1 goto running
 start "" OUTLOOK.EXE /importprf "%PRF%"
-if errorlevel 1 (
-  echo Classic Outlook was not found on this computer.
-  pause
-  exit /b 1
-)
+if errorlevel 1 goto nooutlook
+exit /b 0
+
+:inzip
+if defined JA goto inzip_ja
+:inzip_en
+echo This file was opened from inside the zip file, or from a temporary folder.
+echo Extract the whole zip first: right-click the zip, choose "Extract All...",
+echo then "Extract". Then open the extracted folder and run this file again.
+goto fail
+:inzip_ja
+echo このファイルは zip ファイルの中 (または一時フォルダー) から開かれました。
+echo 先に zip 全体を展開してください: zip を右クリックして「すべて展開」を選び、
+echo 「展開」をクリックします。展開されたフォルダーで、このファイルをもう一度実行します。
+echo.
+goto inzip_en
+
+:noprf
+if defined JA goto noprf_ja
+:noprf_en
+echo taro.yamada@kyoto-u.ac.jp.prf was not found next to this file.
+echo Extract the whole zip first, keep both files in the same folder,
+echo then run this file again.
+goto fail
+:noprf_ja
+echo このファイルと同じフォルダーに taro.yamada@kyoto-u.ac.jp.prf がありません。
+echo 先に zip 全体を展開し、2 つのファイルを同じフォルダーに置いてから、
+echo このファイルをもう一度実行してください。
+echo.
+goto noprf_en
+
+:running
+if defined JA goto running_ja
+:running_en
+echo Outlook is running. Close Outlook, then run this file again.
+goto fail
+:running_ja
+echo Outlook が起動しています。Outlook を閉じてから、このファイルをもう一度実行してください。
+echo.
+goto running_en
+
+:nooutlook
+if defined JA goto nooutlook_ja
+:nooutlook_en
+echo Classic Outlook was not found on this computer.
+echo The new Outlook cannot use this file: see README.html for what to do.
+goto fail
+:nooutlook_ja
+echo このパソコンにクラシック版 Outlook が見つかりません。
+echo 新しい Outlook ではこのファイルは使えません。README.html の説明を見てください。
+echo.
+goto nooutlook_en
+
+:fail
+pause
+exit /b 1
