@@ -1,8 +1,10 @@
 //! Helpers shared by the integration tests: independent parsers for what mailconf writes.
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod html;
 pub mod outlook;
+pub mod pki;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};

@@ -1,0 +1,198 @@
+//! Test certificates, generated once per test run: root CA -> intermediate -> signer (and an
+//! expired, a not-yet-valid and a mismatching key), written as PEM files for `--sign-…`.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::sync::OnceLock;
+use std::time::{Duration, SystemTime};
+
+use der::Decode;
+use mailconf::sign::SignerSource;
+use rsa::Generate;
+use rsa::pkcs1v15::{Signature, SigningKey};
+use rsa::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
+use sha2::Sha256;
+use x509_cert::Certificate;
+use x509_cert::builder::profile::BuilderProfile;
+use x509_cert::builder::{Builder, CertificateBuilder};
+use x509_cert::ext::Extension;
+use x509_cert::name::Name;
+use x509_cert::serial_number::SerialNumber;
+use x509_cert::spki::{SubjectPublicKeyInfoOwned, SubjectPublicKeyInfoRef};
+use x509_cert::time::{Time, Validity};
+
+struct TestProfile {
+    subject: Name,
+    issuer: Name,
+}
+
+impl BuilderProfile for TestProfile {
+    fn get_issuer(&self, _subject: &Name) -> Name {
+        self.issuer.clone()
+    }
+    fn get_subject(&self) -> Name {
+        self.subject.clone()
+    }
+    fn build_extensions(
+        &self,
+        _spk: SubjectPublicKeyInfoRef<'_>,
+        _issuer_spk: SubjectPublicKeyInfoRef<'_>,
+        _tbs: &x509_cert::TbsCertificate,
+    ) -> x509_cert::builder::Result<Vec<Extension>> {
+        Ok(Vec::new())
+    }
+}
+
+pub struct Pki {
+    pub root: Certificate,
+    pub intermediate: Certificate,
+    pub signer: Certificate,
+    pub signer_key: rsa::PrivateKey,
+    pub expired: Certificate,
+    pub future: Certificate,
+    pub other_key: rsa::PrivateKey,
+}
+
+fn spki(key: &rsa::PrivateKey) -> SubjectPublicKeyInfoOwned {
+    let der = key.to_public_key().to_public_key_der().unwrap();
+    SubjectPublicKeyInfoOwned::from_der(der.as_bytes()).unwrap()
+}
+
+fn issue(
+    subject: &str,
+    issuer: &Name,
+    issuer_key: &rsa::PrivateKey,
+    key: &rsa::PrivateKey,
+    serial: u32,
+    from: SystemTime,
+    until: SystemTime,
+) -> Certificate {
+    let profile = TestProfile {
+        subject: Name::from_str(subject).unwrap(),
+        issuer: issuer.clone(),
+    };
+    let validity = Validity::new(
+        Time::try_from(from).unwrap(),
+        Time::try_from(until).unwrap(),
+    );
+    let signer = SigningKey::<Sha256>::new(issuer_key.clone());
+    CertificateBuilder::new(profile, SerialNumber::from(serial), validity, spki(key))
+        .unwrap()
+        .build::<_, Signature>(&signer)
+        .unwrap()
+}
+
+pub fn pki() -> &'static Pki {
+    static PKI: OnceLock<Pki> = OnceLock::new();
+    PKI.get_or_init(|| {
+        let now = SystemTime::now();
+        let day = Duration::from_secs(86_400);
+        let root_key = rsa::PrivateKey::generate();
+        let inter_key = rsa::PrivateKey::generate();
+        let signer_key = rsa::PrivateKey::generate();
+        let root_name = Name::from_str("CN=mailconf test root,O=mailconf tests").unwrap();
+        let inter_name = Name::from_str("CN=mailconf test intermediate,O=mailconf tests").unwrap();
+        let root = issue(
+            "CN=mailconf test root,O=mailconf tests",
+            &root_name,
+            &root_key,
+            &root_key,
+            1,
+            now - day,
+            now + 365 * day,
+        );
+        let intermediate = issue(
+            "CN=mailconf test intermediate,O=mailconf tests",
+            &root_name,
+            &root_key,
+            &inter_key,
+            2,
+            now - day,
+            now + 365 * day,
+        );
+        let leaf = |cn: &str, serial, from, until| {
+            issue(
+                cn,
+                &inter_name,
+                &inter_key,
+                &signer_key,
+                serial,
+                from,
+                until,
+            )
+        };
+        Pki {
+            signer: leaf(
+                "CN=KUMail profiles,O=mailconf tests",
+                3,
+                now - day,
+                now + 30 * day,
+            ),
+            expired: leaf(
+                "CN=expired,O=mailconf tests",
+                4,
+                now - 60 * day,
+                now - 30 * day,
+            ),
+            future: leaf(
+                "CN=future,O=mailconf tests",
+                5,
+                now + 30 * day,
+                now + 60 * day,
+            ),
+            root,
+            intermediate,
+            signer_key,
+            other_key: inter_key,
+        }
+    })
+}
+
+pub fn pem(certs: &[&Certificate]) -> String {
+    use der::EncodePem;
+    certs
+        .iter()
+        .map(|c| c.to_pem(LineEnding::LF).unwrap())
+        .collect()
+}
+
+pub fn key_pem(key: &rsa::PrivateKey) -> String {
+    key.to_pkcs8_pem(LineEnding::LF).unwrap().to_string()
+}
+
+/// Files for a signing run, in a fresh folder.
+pub struct SignFiles {
+    pub dir: tempfile::TempDir,
+}
+
+impl SignFiles {
+    pub fn new() -> SignFiles {
+        let pki = pki();
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, text: String| std::fs::write(dir.path().join(name), text).unwrap();
+        write("cert.pem", pem(&[&pki.signer]));
+        write("key.pem", key_pem(&pki.signer_key));
+        write("chain.pem", pem(&[&pki.intermediate, &pki.root]));
+        write("other-key.pem", key_pem(&pki.other_key));
+        write("expired.pem", pem(&[&pki.expired]));
+        write("future.pem", pem(&[&pki.future]));
+        write(
+            "garbage.pem",
+            "-----BEGIN PRIVATE KEY-----\nbm90IGEga2V5\n-----END PRIVATE KEY-----\n".into(),
+        );
+        SignFiles { dir }
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub fn source(&self, cert: &str, key: &str) -> SignerSource {
+        SignerSource::Pem {
+            cert: self.path(cert),
+            key: self.path(key),
+            chain: Some(self.path("chain.pem")),
+        }
+    }
+}

@@ -1,0 +1,166 @@
+//! The pages people read, in a real browser (headless chromium, see `common::browser`): at phone
+//! width (390 px) and desktop width, nothing runs off the side, file names in the "which way"
+//! list take at most two lines, and no heading or table header breaks a word. Screenshots go
+//! to `target/screenshots/`, and into `dist/screenshots/` with `MAILCONF_UPDATE_DIST=1`.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::browser::{self, Browser, DESKTOP, Device, PHONE};
+use mailconf::account::{Account, Address, DisplayName};
+use mailconf::provider::Provider;
+use mailconf::render::{Context, Format};
+use serde_json::Value;
+
+/// What the layout check measures, as JSON.
+const LAYOUT: &str = r#"
+const out = { overflow: document.documentElement.scrollWidth - document.documentElement.clientWidth, files: [], broken: [], tall: [] };
+for (const a of document.querySelectorAll('ul.ways a.file')) {
+  const lines = new Set(Array.from(a.getClientRects()).map(r => Math.round(r.top)));
+  out.files.push([a.textContent, lines.size]);
+}
+const lineCount = (node, start, end) => {
+  const r = document.createRange();
+  r.setStart(node, start);
+  r.setEnd(node, end);
+  return new Set(Array.from(r.getClientRects()).filter(x => x.width > 0).map(x => Math.round(x.top))).size;
+};
+for (const el of document.querySelectorAll('th, h1, h2, h3, caption')) {
+  const walker = document.createTreeWalker(el, NodeFilter.SHOW_TEXT);
+  let node;
+  while ((node = walker.nextNode())) {
+    const ja = node.parentElement.closest('[lang]').getAttribute('lang') === 'ja';
+    if (ja && el.tagName === 'TH' && lineCount(node, 0, node.data.length) > 1) {
+      out.tall.push(node.data);
+    }
+    const words = /[A-Za-z0-9@._\-\/]+/g;
+    let m;
+    while ((m = words.exec(node.data))) {
+      if (lineCount(node, m.index, m.index + m[0].length) > 1) out.broken.push(m[0]);
+    }
+  }
+}
+return out;
+"#;
+
+/// The elements that reach past the window's right edge, innermost first, for the message.
+const WIDE: &str = r#"
+const w = document.documentElement.clientWidth;
+return Array.from(document.querySelectorAll('body *'))
+  .filter(e => e.getBoundingClientRect().right > w + 0.5)
+  .reverse()
+  .slice(0, 5)
+  .map(e => e.tagName + '.' + e.className + ': ' + (e.textContent || '').slice(0, 60));
+"#;
+
+fn account() -> Account {
+    Account {
+        address: Address::parse("taro.yamada@kyoto-u.ac.jp").unwrap(),
+        name: DisplayName::parse("山田 太郎").unwrap(),
+    }
+}
+
+/// Writes the example person's guide into a folder with their files, as in the bundle.
+fn guide_folder(dir: &Path) -> PathBuf {
+    let provider = Provider::kumail();
+    let ctx = Context::new(&provider, None);
+    for file in ctx.user_files(&account()).unwrap() {
+        std::fs::write(dir.join(&file.path), &file.bytes).unwrap();
+    }
+    dir.join(Format::Guide.file_name(&account()))
+}
+
+fn check_layout(browser: &Browser, what: &str) {
+    let out = browser.run(LAYOUT, vec![]);
+    assert!(
+        out["overflow"].as_i64().unwrap() <= 0,
+        "{what}: the page is {} px wider than the window: {}",
+        out["overflow"],
+        browser.run(WIDE, vec![])
+    );
+    let files = out["files"].as_array().unwrap();
+    assert!(!files.is_empty(), "{what}: no file in the list of ways");
+    for file in files {
+        assert!(
+            file[1].as_u64().unwrap() <= 2,
+            "{what}: {} takes {} lines",
+            file[0],
+            file[1]
+        );
+    }
+    let broken: Vec<&Value> = out["broken"].as_array().unwrap().iter().collect();
+    assert!(
+        broken.is_empty(),
+        "{what}: words broken over lines: {broken:?}"
+    );
+    let tall: Vec<&Value> = out["tall"].as_array().unwrap().iter().collect();
+    assert!(
+        tall.is_empty(),
+        "{what}: table headers over two lines: {tall:?}"
+    );
+}
+
+/// Saves a shot of the window, scrolled to `anchor`, under target/ and (when asked) dist/.
+fn shot(browser: &Browser, anchor: &str, name: &str) {
+    browser.run(
+        "document.getElementById(arguments[0]).scrollIntoView(); return 0;",
+        vec![Value::from(anchor)],
+    );
+    let png = browser.window_screenshot();
+    let target = common::root().join("target/screenshots").join(name);
+    std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+    std::fs::write(&target, &png).unwrap();
+    if std::env::var_os("MAILCONF_UPDATE_DIST").is_some() {
+        let dist = common::root().join("dist/screenshots").join(name);
+        std::fs::create_dir_all(dist.parent().unwrap()).unwrap();
+        std::fs::write(dist, &png).unwrap();
+    }
+}
+
+fn guide_at(device: Device, label: &str) {
+    let Some(browser) = browser::start(device) else {
+        return;
+    };
+    let dir = common::tempdir();
+    let guide = guide_folder(dir.path());
+    browser.goto(&format!("file://{}", guide.display()));
+    check_layout(&browser, &format!("guide at {label} width"));
+    shot(&browser, "ja", &format!("guide-{label}-ja.png"));
+    shot(&browser, "en-files", &format!("guide-{label}-en.png"));
+}
+
+#[test]
+fn the_guide_reads_well_on_a_phone() {
+    guide_at(PHONE, "phone");
+}
+
+#[test]
+fn the_guide_reads_well_on_a_desktop() {
+    guide_at(DESKTOP, "desktop");
+}
+
+#[test]
+fn the_layout_check_sees_a_broken_page() {
+    // The check itself: a page whose file names run on and whose headers break words fails it.
+    let Some(browser) = browser::start(PHONE) else {
+        return;
+    };
+    let dir = common::tempdir();
+    let page = dir.path().join("bad.html");
+    std::fs::write(
+        &page,
+        "<!DOCTYPE html><html lang=en><meta name=viewport content='width=device-width'>\
+         <table><tr><th style='width:3em;word-break:break-all'>Authentication</th></tr></table>\
+         <ul class=ways><li><a class=file style='word-break:break-all' href=x>\
+         a-very-long-file-name-that-goes-on-and-on-and-on-and-on-and-on-and-on-and-on-and-on-\
+         and-on-and-on-and-on-and-on.mobileconfig</a></li></ul>\
+         <pre>a line far wider than any phone's screen, which does not wrap at all, ever, ever</pre>",
+    )
+    .unwrap();
+    browser.goto(&format!("file://{}", page.display()));
+    let out = browser.run(LAYOUT, vec![]);
+    assert!(out["overflow"].as_i64().unwrap() > 0, "{out}");
+    assert!(out["files"][0][1].as_u64().unwrap() > 2, "{out}");
+    assert!(!out["broken"].as_array().unwrap().is_empty(), "{out}");
+}
