@@ -38,6 +38,7 @@ use std::time::Instant;
 use mailconf::account::{Account, Address, DisplayName};
 use mailconf::pattern::Patterns;
 use mailconf::provider::Provider;
+use mailconf::render::escape::from_spreadsheet;
 use mailconf::render::{Context, Format};
 use rayon::prelude::*;
 
@@ -177,6 +178,7 @@ fn people(manifest: &[u8]) -> Result<Vec<Account>, String> {
         let (Some(email), Some(name)) = (row.get(0), row.get(1)) else {
             return Err(format!("line {line}: expected email and name first"));
         };
+        let (email, name) = (from_spreadsheet(email), from_spreadsheet(name));
         if accounts.last().is_some_and(|a| a.address.as_str() == email) {
             continue;
         }

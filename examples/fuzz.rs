@@ -33,6 +33,7 @@ use std::time::{Duration, Instant};
 use mailconf::account::{Account, Address, DisplayName};
 use mailconf::bundle::{self, BundleOptions};
 use mailconf::provider::{Protocol, Provider};
+use mailconf::render::escape::from_spreadsheet;
 use mailconf::render::outlook::{self, PrfEncoding};
 use mailconf::render::{Context, Format};
 use mailconf::roster::{self, ReadOptions, RosterEncoding};
@@ -767,7 +768,10 @@ fn check_bundle(ctx: &Context<'_>, accounts: &[Account]) -> Result<(), String> {
     let mut people: Vec<(String, String)> = Vec::new();
     for record in reader.records() {
         let record = record.map_err(|e| format!("manifest: {e}"))?;
-        let row = (record[0].to_string(), record[1].to_string());
+        let row = (
+            from_spreadsheet(&record[0]).to_string(),
+            from_spreadsheet(&record[1]).to_string(),
+        );
         if people.last() != Some(&row) {
             people.push(row);
         }

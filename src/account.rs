@@ -18,19 +18,19 @@ pub struct Address(String);
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AddressError {
-    #[error("the address is empty")]
+    #[error("the address is empty: write the person's address in the cell, or delete the row")]
     Empty,
-    #[error("'{0}' is not a mail address (it needs exactly one '@')")]
+    #[error("'{0}' is not a mail address (it needs exactly one '@'): correct it")]
     NoAt(String),
     #[error(
-        "'{0}' has characters outside the safe set: only letters, digits, '.', '_', '-' and '+' may stand before '@'"
+        "'{0}' has characters outside the safe set (only letters, digits, '.', '_', '-' and '+' may stand before '@'): correct it"
     )]
     UnsafeLocal(String),
-    #[error("'{0}' has a part before '@' that starts or ends with '.', or has '..'")]
+    #[error("'{0}' has a part before '@' that starts or ends with '.', or has '..': correct it")]
     Dots(String),
-    #[error("'{0}' is too long (at most 64 characters before '@' and 254 in all)")]
+    #[error("'{0}' is too long (at most 64 characters before '@' and 254 in all): correct it")]
     TooLong(String),
-    #[error("'{0}' has an invalid domain after '@'")]
+    #[error("'{0}' has an invalid domain after '@': correct it")]
     BadDomain(String),
 }
 
@@ -117,11 +117,13 @@ pub struct DisplayName(String);
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum NameError {
-    #[error("the name has a control character ({0}); names must be one line of text")]
+    #[error(
+        "the name has a control character ({0}); a name must be one line of text: remove it (a line break in the cell, for example)"
+    )]
     Control(String),
-    #[error("the name has a character that no output format can carry ({0})")]
+    #[error("the name has a character that no output format can carry ({0}): remove it")]
     NonCharacter(String),
-    #[error("the name is longer than {MAX_NAME_CHARS} characters")]
+    #[error("the name is longer than {MAX_NAME_CHARS} characters: shorten it")]
     TooLong,
 }
 

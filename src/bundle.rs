@@ -20,7 +20,7 @@ use rayon::prelude::*;
 use crate::account::Account;
 use crate::output::{OutputError, PendingFile, SyncingWriter};
 use crate::pattern::Patterns;
-use crate::render::{Context, RenderError, index, publish};
+use crate::render::{Context, RenderError, escape, index, publish};
 use crate::zipstream::{Compressed, DosTime, Listing, Spool, ZipStream};
 
 /// Users rendered per batch: bounds memory (a batch of 64 is about 3 MB of files) while keeping
@@ -183,9 +183,12 @@ pub fn write_zip<W: Write>(
     }
 
     // The manifest grows with the roster: deflated as it is written, into a temporary file.
+    // IT staff open it in Excel: a byte-order mark, and cells that cannot run as formulas.
+    let mut spool = Spool::new(options.level)?;
+    spool.write_all(escape::UTF8_BOM)?;
     let mut manifest = csv::WriterBuilder::new()
         .terminator(csv::Terminator::CRLF)
-        .from_writer(Spool::new(options.level)?);
+        .from_writer(spool);
     manifest
         .write_record(["email", "name", "path", "sha256"])
         .map_err(csv_error)?;
@@ -235,8 +238,9 @@ pub fn write_zip<W: Write>(
                         .strip_prefix(stem)
                         .and_then(|p| p.strip_prefix('/'))
                         .expect("user entries are named STEM/users/…");
+                    let cells = [email, name, path, sha256].map(escape::spreadsheet);
                     manifest
-                        .write_record([email, name, path, sha256])
+                        .write_record(cells.iter().map(|c| c.as_bytes()))
                         .map_err(csv_error)?;
                 }
                 if let Some(bar) = &progress {
@@ -323,11 +327,22 @@ fn hex(bytes: &[u8]) -> String {
     out
 }
 
-/// The entries' timestamp: `SOURCE_DATE_EPOCH` when set, else 1980-01-01 00:00 (the zip epoch).
-pub fn timestamp_from_env() -> DosTime {
-    std::env::var("SOURCE_DATE_EPOCH")
+/// The entries' date: `SOURCE_DATE_EPOCH` when set, else the roster file's modification time
+/// (the same roster gives the same zip), else 1980-01-01 00:00 (the zip epoch).
+pub fn timestamp(roster: &Path) -> DosTime {
+    let from_env = std::env::var("SOURCE_DATE_EPOCH")
         .ok()
-        .and_then(|s| s.trim().parse::<i64>().ok())
+        .and_then(|s| s.trim().parse::<i64>().ok());
+    let from_roster = || {
+        let modified = std::fs::metadata(roster).ok()?.modified().ok()?;
+        let secs = modified
+            .duration_since(std::time::UNIX_EPOCH)
+            .ok()?
+            .as_secs();
+        i64::try_from(secs).ok()
+    };
+    from_env
+        .or_else(from_roster)
         .and_then(DosTime::from_unix)
         .unwrap_or_default()
 }

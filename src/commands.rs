@@ -21,18 +21,24 @@ use crate::sign::{SignError, Signer, SignerSource};
 pub enum Error {
     #[error(transparent)]
     Provider(#[from] ProviderError),
-    #[error("{source}\nmailconf: {count} problem{s} in the roster; nothing was written", count = problem_count(source), s = if problem_count(source) == 1 { "" } else { "s" })]
+    #[error("{}", roster_message(source, *writing))]
     Roster {
-        #[from]
         source: RosterError,
+        /// The command was to write files (the message says none was).
+        writing: bool,
     },
+    #[error(
+        "{}: a bundle is a zip file: give a name that ends in .zip, such as department.zip",
+        path.display()
+    )]
+    NotZip { path: PathBuf },
     #[error("{address:?}: {source}")]
     Address {
         address: String,
         source: AddressError,
     },
-    #[error("{address}: is not in the provider's domains ({domains})")]
-    Domain { address: Address, domains: String },
+    #[error("{0}")]
+    Domain(String),
     #[error("--name: {0}")]
     Name(#[from] NameError),
     #[error(transparent)]
@@ -60,10 +66,27 @@ pub enum Error {
     NotApple { flag: &'static str },
 }
 
-fn problem_count(e: &RosterError) -> usize {
+/// A roster's problems, and what to do about them; a file that cannot be read is one error.
+fn roster_message(e: &RosterError, writing: bool) -> String {
     match e {
-        RosterError::Invalid { problems, .. } => problems.len(),
-        RosterError::Read { .. } => 1,
+        RosterError::Read { .. } => e.to_string(),
+        RosterError::Invalid { problems, .. } => {
+            let count = problems.len();
+            let fix = if problems.iter().all(|p| p.row) {
+                if writing {
+                    "Correct the rows above and run again, or add --skip-invalid to leave them out."
+                } else {
+                    "Correct the rows above, or leave them out with bundle --skip-invalid."
+                }
+            } else {
+                "Correct the roster and run again."
+            };
+            format!(
+                "{e}\nmailconf: {count} problem{} in the roster{}. {fix}",
+                if count == 1 { "" } else { "s" },
+                if writing { "; nothing was written" } else { "" },
+            )
+        }
     }
 }
 
@@ -115,32 +138,53 @@ fn signer(args: &SignArgs) -> Result<Option<Arc<Signer>>, Error> {
     Ok(Some(Arc::new(Signer::load(&source)?)))
 }
 
+/// Reads the roster, saying what it warns of; `writing`: the command then writes files.
 fn read_roster(
     args: &RosterArgs,
     provider: &Provider,
     skip_invalid: bool,
+    writing: bool,
 ) -> Result<roster::Roster, Error> {
     let options = ReadOptions {
         encoding: args.encoding,
         skip_invalid,
     };
-    Ok(roster::read(&args.roster, provider, options)?)
+    let roster = roster::read(&args.roster, provider, options)
+        .map_err(|source| Error::Roster { source, writing })?;
+    for warning in &roster.warnings {
+        eprintln!(
+            "{}:{}: warning: {}",
+            args.roster.display(),
+            warning.line,
+            warning.message
+        );
+    }
+    Ok(roster)
 }
 
 fn bundle(args: BundleArgs) -> Result<(), Error> {
     let provider = Provider::load(args.provider.provider.as_deref())?;
-    let target = args.output.clone().unwrap_or_else(|| {
-        let stem = args
-            .roster
-            .roster
-            .file_stem()
-            .map_or("bundle".into(), |s| s.to_string_lossy().into_owned());
-        PathBuf::from(format!("{stem}.zip"))
-    });
-    // Refuse an existing target or a bad signing identity before doing any work.
+    let target = args
+        .output
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("{}.zip", roster_stem(&args.roster.roster))));
+    // Refuse a bad or existing target or a bad signing identity before doing any work.
+    if target.is_dir() {
+        return Err(OutputError::IsFolder {
+            example: format!("{}.zip", roster_stem(&args.roster.roster)),
+            path: target,
+        }
+        .into());
+    }
+    if !target
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("zip"))
+    {
+        return Err(Error::NotZip { path: target });
+    }
     output::check_target(&target, args.force)?;
     let signer = signer(&args.sign)?;
-    let roster = read_roster(&args.roster, &provider, args.skip_invalid)?;
+    let roster = read_roster(&args.roster, &provider, args.skip_invalid, true)?;
     for skipped in &roster.skipped {
         eprintln!(
             "{}:{}: skipped: {}",
@@ -205,7 +249,7 @@ fn bundle(args: BundleArgs) -> Result<(), Error> {
     let options = BundleOptions {
         force: args.force,
         progress: !args.quiet && std::io::stderr().is_terminal(),
-        timestamp: bundle::timestamp_from_env(),
+        timestamp: bundle::timestamp(&args.roster.roster),
         level: args.compression_level,
     };
     let summary = bundle::write(&ctx, &accounts, &target, &options)?;
@@ -233,14 +277,8 @@ fn profile(args: ProfileArgs) -> Result<(), Error> {
         address: args.email.clone(),
         source,
     })?;
-    if !provider.domains.contains(address.domain()) {
-        let domains = provider
-            .domains
-            .iter()
-            .map(|d| d.as_str())
-            .collect::<Vec<_>>()
-            .join(", ");
-        return Err(Error::Domain { address, domains });
+    if let Some(outside) = provider.outside_domains(&address) {
+        return Err(Error::Domain(outside));
     }
     let name = match &args.name {
         Some(raw) => DisplayName::parse(raw)?,
@@ -311,7 +349,7 @@ fn publish(args: PublishArgs) -> Result<(), Error> {
 
 fn check(args: CheckArgs) -> Result<(), Error> {
     let provider = Provider::load(args.provider.provider.as_deref())?;
-    let roster = read_roster(&args.roster, &provider, false)?;
+    let roster = read_roster(&args.roster, &provider, false, false)?;
     let message = format!(
         "{}: {} OK ({})\n",
         display(&args.roster.roster),
@@ -319,6 +357,13 @@ fn check(args: CheckArgs) -> Result<(), Error> {
         roster.encoding.name()
     );
     print(message.as_bytes())
+}
+
+/// The roster's file name without its extension, which names the bundle by default.
+fn roster_stem(roster: &Path) -> String {
+    roster
+        .file_stem()
+        .map_or("bundle".into(), |s| s.to_string_lossy().into_owned())
 }
 
 fn display(path: &Path) -> String {

@@ -17,6 +17,8 @@ pub enum OutputError {
     Exists { path: PathBuf },
     #[error("{}: the folder to write into does not exist", path.display())]
     NoParent { path: PathBuf },
+    #[error("{}: is a folder: name the file to write in it, such as {}", path.display(), path.join(example).display())]
+    IsFolder { path: PathBuf, example: String },
     #[error(
         "{}: is not a regular file (a device, pipe, link or folder); mailconf replaces only \
          regular files, even with --force",
@@ -36,6 +38,24 @@ impl OutputError {
         let path = path.to_path_buf();
         move |source| OutputError::Io { path, what, source }
     }
+}
+
+/// A temporary file or folder named `PREFIX….partial`, created with the permissions of an
+/// ordinary new file (`0o666`) or folder (`0o777`), which the system narrows by the user's
+/// umask, as for any file a program creates. A temporary file
+/// would otherwise stay `0600` once renamed into place, and a colleague on the same share could
+/// not read the bundle. None of the files holds a secret.
+fn temp_builder(prefix: &str, mode: u32) -> tempfile::Builder<'_, 'static> {
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(prefix).suffix(".partial");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(fs::Permissions::from_mode(mode));
+    }
+    #[cfg(not(unix))]
+    let _ = mode;
+    builder
 }
 
 /// Temporary paths to remove if the process is interrupted.
@@ -104,6 +124,12 @@ fn parent_of(target: &Path) -> Result<PathBuf, OutputError> {
 /// symbolic link would destroy it (as root, a device node) rather than write through it.
 pub fn check_target(target: &Path, force: bool) -> Result<(), OutputError> {
     parent_of(target)?;
+    if target.is_dir() {
+        return Err(OutputError::IsFolder {
+            path: target.to_path_buf(),
+            example: "NAME".into(),
+        });
+    }
     if let Ok(meta) = fs::symlink_metadata(target) {
         if !force {
             return Err(OutputError::Exists {
@@ -146,12 +172,7 @@ impl PendingFile {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         let (file, registered) = create_registered(
-            || {
-                tempfile::Builder::new()
-                    .prefix(&format!(".{stem}."))
-                    .suffix(".partial")
-                    .tempfile_in(&parent)
-            },
+            || temp_builder(&format!(".{stem}."), 0o666).tempfile_in(&parent),
             |file| file.path(),
         )
         .map_err(OutputError::io(
@@ -317,12 +338,7 @@ pub fn write_dir<'a>(
     }
     let parent = parent_of(target)?;
     let (temp, _registered) = create_registered(
-        || {
-            tempfile::Builder::new()
-                .prefix(".mailconf.")
-                .suffix(".partial")
-                .tempdir_in(&parent)
-        },
+        || temp_builder(".mailconf.", 0o777).tempdir_in(&parent),
         |temp| temp.path(),
     )
     .map_err(OutputError::io(

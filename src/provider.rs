@@ -776,6 +776,20 @@ impl Provider {
         }
     }
 
+    /// Why `address` cannot be one of this provider's people, when its domain is not one of
+    /// the provider's: the one wording every command uses.
+    pub fn outside_domains(&self, address: &crate::account::Address) -> Option<String> {
+        if self.domains.contains(address.domain()) {
+            return None;
+        }
+        let domains: Vec<&str> = self.domains.iter().map(|d| d.as_str()).collect();
+        Some(format!(
+            "{address} is not in the provider's mail domains ({}): correct the address, or use \
+             --provider with the provider file of its institution",
+            domains.join(", ")
+        ))
+    }
+
     pub fn notice(&self, id: &str) -> Option<&Notice> {
         self.notices.iter().find(|n| n.id.as_str() == id)
     }

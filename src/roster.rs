@@ -10,10 +10,52 @@ use encoding_rs::{Encoding, SHIFT_JIS, UTF_8, UTF_16BE, UTF_16LE};
 use crate::account::{Account, Address, DisplayName, for_message, trim};
 use crate::provider::Provider;
 
-/// Header names accepted for the address column (compared case-insensitively, trimmed).
-pub const ADDRESS_HEADERS: &[&str] = &["email", "mail", "e-mail", "メールアドレス"];
-/// Header names accepted for the person's name column.
-pub const NAME_HEADERS: &[&str] = &["name", "display name", "氏名", "表示名"];
+/// Header names accepted for the address column, as [`header_key`] writes them (case, spaces,
+/// `-`, `_` and full-width forms do not matter).
+pub const ADDRESS_HEADERS: &[&str] = &[
+    "email",
+    "mail",
+    "emailaddress",
+    "mailaddress",
+    "eメール",
+    "eメールアドレス",
+    "メール",
+    "メールアドレス",
+];
+/// Header names accepted for the person's whole name, as [`header_key`] writes them.
+pub const NAME_HEADERS: &[&str] = &[
+    "name",
+    "fullname",
+    "displayname",
+    "名前",
+    "お名前",
+    "氏名",
+    "姓名",
+    "表示名",
+    "氏名(漢字)",
+    "名前(漢字)",
+];
+/// A family name and a given name in two columns, Japanese headers: joined family first.
+const FAMILY_HEADERS_JA: &[&str] = &["姓", "氏", "苗字", "名字", "姓(漢字)"];
+const GIVEN_HEADERS_JA: &[&str] = &["名", "名(漢字)"];
+/// The same, English headers: joined given name first.
+const FAMILY_HEADERS_EN: &[&str] = &["lastname", "familyname", "surname"];
+const GIVEN_HEADERS_EN: &[&str] = &["firstname", "givenname"];
+
+/// A header cell as compared with the aliases: trimmed, lower case, full-width letters and
+/// parentheses made ASCII, and spaces (full-width too), `-` and `_` removed.
+pub fn header_key(cell: &str) -> String {
+    trim(cell)
+        .chars()
+        .map(|c| match c {
+            // Full-width ASCII (Ａ, （, ＿ …) to ASCII.
+            '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
+            c => c,
+        })
+        .filter(|c| !matches!(c, ' ' | '\u{3000}' | '-' | '_' | '\t'))
+        .flat_map(char::to_lowercase)
+        .collect()
+}
 /// Header words that mark a password column, which is refused.
 const PASSWORD_WORDS: &[&str] = &[
     "password",
@@ -83,12 +125,14 @@ impl std::str::FromStr for RosterEncoding {
 pub struct Problem {
     pub line: u64,
     pub message: String,
+    /// A person's row, which `--skip-invalid` can leave out (not the file or its header).
+    pub row: bool,
 }
 
 /// Everything wrong with a roster, or why it could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum RosterError {
-    #[error("{path}: cannot read the roster: {source}", path = path.display())]
+    #[error("{path}: cannot read the roster: {reason}", path = path.display(), reason = reason(source))]
     Read {
         path: PathBuf,
         source: std::io::Error,
@@ -98,6 +142,17 @@ pub enum RosterError {
         path: PathBuf,
         problems: Vec<Problem>,
     },
+}
+
+/// Why a file cannot be read, in words for the person at the keyboard.
+fn reason(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "there is no such file (check the name and folder)".into(),
+        std::io::ErrorKind::PermissionDenied => {
+            "permission denied (check who may read the file)".into()
+        }
+        _ => e.to_string(),
+    }
 }
 
 struct Problems<'a> {
@@ -129,6 +184,8 @@ pub struct Roster {
     pub lines: Vec<u64>,
     /// Problems of rows left out under `skip_invalid`; empty otherwise.
     pub skipped: Vec<Problem>,
+    /// What was read but may not be what was meant (no name column): said, not refused.
+    pub warnings: Vec<Problem>,
     pub encoding: RosterEncoding,
 }
 
@@ -182,7 +239,13 @@ pub fn parse(
     provider: &Provider,
     options: ReadOptions,
 ) -> Result<Roster, Vec<Problem>> {
-    let whole = |message: String| vec![Problem { line: 0, message }];
+    let whole = |message: String| {
+        vec![Problem {
+            line: 0,
+            message,
+            row: false,
+        }]
+    };
     let (text, encoding) = decode(bytes, options.encoding).map_err(whole)?;
     if text.trim().is_empty() {
         return Err(whole(
@@ -200,6 +263,7 @@ pub fn parse(
     if let Some(line) = too_wide_line(&text, delimiter) {
         return Err(vec![Problem {
             line,
+            row: false,
             message: format!(
                 "this line has more than {MAX_COLUMNS} cells; a roster may have at most {MAX_COLUMNS} columns (as in Excel)"
             ),
@@ -225,6 +289,7 @@ pub fn parse(
         vec![Problem {
             line: header_line,
             message,
+            row: false,
         }]
     })?;
 
@@ -241,7 +306,11 @@ pub fn parse(
                 let line = e.position().map_or(0, |p| lines_at.line(p.byte()));
                 problems.push(Problem {
                     line,
-                    message: format!("this row cannot be read: {e}"),
+                    message: format!(
+                        "this row cannot be read ({e}): check its quotes (a cell that starts \
+                         with \" must end with \")"
+                    ),
+                    row: true,
                 });
                 continue;
             }
@@ -259,13 +328,14 @@ pub fn parse(
         {
             continue; // blank line, or a row of empty cells as Excel leaves them
         }
-        match check_row(field(columns.address), columns.name.map(field), provider) {
+        match check_row(field(columns.address), columns.name.of(&field), provider) {
             Ok(account) => {
                 if let Some(first) = seen.get(&account.address) {
                     let problem = Problem {
                         line,
+                        row: true,
                         message: format!(
-                            "{} is listed twice (first on line {first}); addresses are compared without case",
+                            "{} is listed twice (first on line {first}; addresses are compared without case): delete one of the two rows",
                             account.address
                         ),
                     };
@@ -281,7 +351,11 @@ pub fn parse(
                 lines.push(line);
             }
             Err(message) => {
-                let problem = Problem { line, message };
+                let problem = Problem {
+                    line,
+                    message,
+                    row: true,
+                };
                 if options.skip_invalid {
                     skipped.push(problem);
                 } else {
@@ -297,14 +371,29 @@ pub fn parse(
         let mut all = skipped;
         all.push(Problem {
             line: 0,
+            row: false,
             message: "the roster has no valid person in it".into(),
         });
         return Err(all);
     }
+    let warnings = match &columns.name {
+        Names::None { header } => vec![Problem {
+            line: header_line,
+            row: false,
+            message: format!(
+                "no name column, so every account shows its address as the name (the header row \
+                 has: {}); to give names, head a column with one of 名前, 氏名, 表示名, name, \
+                 full name, display name, or two with 姓 and 名, or Last name and First name",
+                for_message(header)
+            ),
+        }],
+        _ => Vec::new(),
+    };
     Ok(Roster {
         accounts,
         lines,
         skipped,
+        warnings,
         encoding,
     })
 }
@@ -373,18 +462,13 @@ impl<'a> LineCounter<'a> {
     }
 }
 
-fn check_row(address: &str, name: Option<&str>, provider: &Provider) -> Result<Account, String> {
+fn check_row(address: &str, name: Option<String>, provider: &Provider) -> Result<Account, String> {
     let address = Address::parse(address).map_err(|e| e.to_string())?;
-    if !provider.domains.contains(address.domain()) {
-        let domains: Vec<&str> = provider.domains.iter().map(|d| d.as_str()).collect();
-        return Err(format!(
-            "{address} is not in the provider's domain{} ({})",
-            if domains.len() > 1 { "s" } else { "" },
-            domains.join(", ")
-        ));
+    if let Some(outside) = provider.outside_domains(&address) {
+        return Err(outside);
     }
     let name = match name {
-        Some(raw) => DisplayName::parse(raw).map_err(|e| format!("{address}: {e}"))?,
+        Some(raw) => DisplayName::parse(&raw).map_err(|e| format!("{address}: {e}"))?,
         None => None,
     };
     Ok(Account { address, name })
@@ -392,7 +476,47 @@ fn check_row(address: &str, name: Option<&str>, provider: &Provider) -> Result<A
 
 struct Columns {
     address: usize,
-    name: Option<usize>,
+    name: Names,
+}
+
+/// Where a row's name is.
+enum Names {
+    /// One column with the whole name.
+    Whole(usize),
+    /// Family and given name in two columns, joined in the order `family_first` says.
+    Split {
+        family: usize,
+        given: usize,
+        family_first: bool,
+    },
+    /// No name column; the header row as seen, for the warning.
+    None { header: String },
+}
+
+impl Names {
+    /// The row's name, from its cells (`field(column)`); `None` without a name column.
+    fn of<'r>(&self, field: &impl Fn(usize) -> &'r str) -> Option<String> {
+        match *self {
+            Names::Whole(column) => Some(field(column).to_string()),
+            Names::Split {
+                family,
+                given,
+                family_first,
+            } => {
+                let (family, given) = (trim(field(family)), trim(field(given)));
+                let (first, second) = if family_first {
+                    (family, given)
+                } else {
+                    (given, family)
+                };
+                Some(match (first.is_empty(), second.is_empty()) {
+                    (false, false) => format!("{first} {second}"),
+                    _ => format!("{first}{second}"),
+                })
+            }
+            Names::None { .. } => None,
+        }
+    }
 }
 
 impl Columns {
@@ -403,14 +527,16 @@ impl Columns {
                 header.len()
             ));
         }
-        let names: Vec<String> = header
+        let cells: Vec<String> = header
             .iter()
-            .map(|b| trim(&String::from_utf8_lossy(b)).to_lowercase())
+            .map(|b| trim(&String::from_utf8_lossy(b)).to_string())
             .collect();
-        if let Some(col) = names
+        let names: Vec<String> = cells.iter().map(|c| header_key(c)).collect();
+        if let Some(at) = names
             .iter()
-            .find(|n| PASSWORD_WORDS.iter().any(|w| n.contains(w)))
+            .position(|n| PASSWORD_WORDS.iter().any(|w| n.contains(w)))
         {
+            let col = &cells[at];
             return Err(format!(
                 "column {} looks like a password; mailconf never stores passwords: remove the column and try again",
                 for_message(col)
@@ -419,15 +545,26 @@ impl Columns {
         let position = |aliases: &[&str]| names.iter().position(|n| aliases.contains(&n.as_str()));
         let address = position(ADDRESS_HEADERS).ok_or_else(|| {
             format!(
-                "no address column: the header row needs one of {} (found: {})",
-                ADDRESS_HEADERS.join(", "),
-                for_message(&names.join(", "))
+                "no address column: head the column of addresses with one of email, e-mail, \
+                 mail, email address, メールアドレス, メール (the header row has: {})",
+                for_message(&cells.join(", "))
             )
         })?;
-        Ok(Columns {
-            address,
-            name: position(NAME_HEADERS),
-        })
+        let split = |family: &[&str], given: &[&str], family_first| {
+            Some(Names::Split {
+                family: position(family)?,
+                given: position(given)?,
+                family_first,
+            })
+        };
+        let name = position(NAME_HEADERS)
+            .map(Names::Whole)
+            .or_else(|| split(FAMILY_HEADERS_JA, GIVEN_HEADERS_JA, true))
+            .or_else(|| split(FAMILY_HEADERS_EN, GIVEN_HEADERS_EN, false))
+            .unwrap_or_else(|| Names::None {
+                header: cells.join(", "),
+            });
+        Ok(Columns { address, name })
     }
 }
 
@@ -553,7 +690,7 @@ mod tests {
         );
         let lines: Vec<u64> = p.iter().map(|p| p.line).collect();
         assert_eq!(lines, vec![3, 4, 5, 6, 8], "{p:?}");
-        assert!(p[1].message.contains("not in the provider's domain"));
+        assert!(p[1].message.contains("not in the provider's mail domains"));
         assert!(p[2].message.contains("first on line 2"));
         assert!(p[3].message.contains("control character"));
         assert!(p[4].message.contains("safe set"));

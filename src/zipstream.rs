@@ -39,22 +39,30 @@ const MADE_BY_UNIX: u16 = 3 << 8;
 const EXTERNAL_ATTRS: u32 = 0o100644 << 16;
 const U32_MAX: u64 = 0xFFFF_FFFF;
 
-/// A DOS date and time, as zip stores them.
+/// An entry's date: the DOS date and time zip stores (UTC here), and, when it came from a real
+/// time, the same moment in Unix seconds, written as the "extended timestamp" extra field (0x5455)
+/// that most unzip tools (Info-ZIP, 7-Zip, libarchive) restore exactly.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DosTime {
     date: u16,
     time: u16,
+    unix: Option<u32>,
 }
 
 impl Default for DosTime {
-    /// 1980-01-01 00:00:00, the zip epoch.
+    /// 1980-01-01 00:00:00, the zip epoch, without an extended timestamp.
     fn default() -> Self {
         DosTime {
             date: (1 << 5) | 1,
             time: 0,
+            unix: None,
         }
     }
 }
+
+/// The extended timestamp extra field's tag and its size with a modification time alone.
+const EXTRA_TIME: u16 = 0x5455;
+const EXTRA_TIME_LEN: u16 = 5;
 
 impl DosTime {
     /// From Unix seconds (UTC); `None` outside zip's 1980..=2107 range.
@@ -78,7 +86,20 @@ impl DosTime {
         Some(DosTime {
             date: (((year - 1980) << 9) | (month << 5) | day) as u16,
             time: ((hour << 11) | (minute << 5) | (second / 2)) as u16,
+            unix: u32::try_from(secs).ok(),
         })
+    }
+
+    /// The extra field that carries the exact time, empty without one.
+    fn extra(self) -> Vec<u8> {
+        let mut extra = Vec::new();
+        if let Some(unix) = self.unix {
+            put16(&mut extra, EXTRA_TIME);
+            put16(&mut extra, EXTRA_TIME_LEN);
+            extra.push(1); // flags: modification time present
+            put32(&mut extra, unix);
+        }
+        extra
     }
 
     /// (year, month, day, hour, minute, second).
@@ -370,7 +391,9 @@ impl<W: Write> ZipStream<W> {
         let name_len = u16::try_from(name.len())
             .map_err(|_| io::Error::other(format!("{}: file name too long", h.name)))?;
 
-        let mut local = Vec::with_capacity(30 + name.len());
+        let extra = self.time.extra();
+        let extra_len = extra.len() as u16;
+        let mut local = Vec::with_capacity(30 + name.len() + extra.len());
         put32(&mut local, 0x0403_4b50);
         put16(&mut local, VERSION_DEFLATE);
         put16(&mut local, FLAG_UTF8);
@@ -381,8 +404,9 @@ impl<W: Write> ZipStream<W> {
         put32(&mut local, h.compressed_size as u32);
         put32(&mut local, h.uncompressed_size as u32);
         put16(&mut local, name_len);
-        put16(&mut local, 0);
+        put16(&mut local, extra_len);
         local.extend_from_slice(name);
+        local.extend_from_slice(&extra);
         self.out.write_all(&local)?;
         let copied = io::copy(data, &mut self.out)?;
         if copied != h.compressed_size {
@@ -399,7 +423,7 @@ impl<W: Write> ZipStream<W> {
         } else {
             VERSION_DEFLATE
         };
-        let mut central = Vec::with_capacity(46 + name.len() + 12);
+        let mut central = Vec::with_capacity(46 + name.len() + 12 + extra.len());
         put32(&mut central, 0x0201_4b50);
         put16(&mut central, MADE_BY_UNIX | version);
         put16(&mut central, version);
@@ -411,7 +435,7 @@ impl<W: Write> ZipStream<W> {
         put32(&mut central, h.compressed_size as u32);
         put32(&mut central, h.uncompressed_size as u32);
         put16(&mut central, name_len);
-        put16(&mut central, if zip64 { 12 } else { 0 });
+        put16(&mut central, if zip64 { 12 } else { 0 } + extra_len);
         put16(&mut central, 0); // comment length
         put16(&mut central, 0); // disk number
         put16(&mut central, 0); // internal attributes
@@ -426,6 +450,7 @@ impl<W: Write> ZipStream<W> {
             put16(&mut central, 8);
             put64(&mut central, offset);
         }
+        central.extend_from_slice(&extra);
         match listing {
             Listing::InOrder => self.central.write_all(&central)?,
             Listing::First => self.first.extend_from_slice(&central),

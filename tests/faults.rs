@@ -99,14 +99,22 @@ fn output_under_proc_and_sys_is_a_clear_error_even_for_root() {
 fn an_existing_device_is_never_replaced() {
     let dir = tempdir();
     let roster = roster(dir.path(), 3);
-    // Without --force: it exists.
+    // Without --force: it exists. A bundle's name must end in .zip besides.
     mailconf()
-        .arg("bundle")
-        .arg(&roster)
+        .args(["profile", "a@kyoto-u.ac.jp", "--format=thunderbird"])
         .args(["-o", "/dev/full"])
         .assert()
         .code(1)
         .stderr(predicate::str::contains("/dev/full: already exists"));
+    mailconf()
+        .arg("bundle")
+        .arg(&roster)
+        .args(["-o", "/dev/full", "--force"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "/dev/full: a bundle is a zip file",
+        ));
     assert!(
         std::fs::metadata("/dev/full")
             .unwrap()
@@ -124,7 +132,11 @@ fn an_existing_device_is_never_replaced() {
     std::os::unix::fs::symlink("/dev/null", &link).unwrap();
     let folder = dir.path().join("folder.zip");
     std::fs::create_dir(&folder).unwrap();
-    for target in [&fifo, &link, &folder] {
+    for (target, why) in [
+        (&fifo, "is not a regular file"),
+        (&link, "is not a regular file"),
+        (&folder, "is a folder: name the file to write in it"),
+    ] {
         mailconf()
             .arg("bundle")
             .arg(&roster)
@@ -133,7 +145,7 @@ fn an_existing_device_is_never_replaced() {
             .arg("--force")
             .assert()
             .code(1)
-            .stderr(predicate::str::contains("is not a regular file"));
+            .stderr(predicate::str::contains(why));
     }
     for (target, what) in [
         ("profile", "--format=thunderbird"),

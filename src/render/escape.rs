@@ -210,8 +210,61 @@ impl askama::filters::Escaper for Cmd {
     }
 }
 
+/// A value as a cell of a CSV file that people open in a spreadsheet (`manifest.csv`): a value
+/// a spreadsheet would run as a formula (one that starts with `=`, `+`, `-` or `@`, their
+/// full-width forms, a tab or a line break) gets a `'` in front, as does a value that starts
+/// with `'` itself, so that [`from_spreadsheet`] gives every value back exactly: drop one
+/// leading `'`. Quoting for the CSV syntax is the CSV writer's.
+pub fn spreadsheet(value: &str) -> std::borrow::Cow<'_, str> {
+    let risky = value.starts_with([
+        '=', '+', '-', '@', '\t', '\r', '\n', '\'', '\u{FF1D}', '\u{FF0B}', '\u{FF0D}', '\u{FF20}',
+    ]);
+    if risky {
+        format!("'{value}").into()
+    } else {
+        value.into()
+    }
+}
+
+/// The value a [`spreadsheet`] cell stands for.
+pub fn from_spreadsheet(cell: &str) -> &str {
+    cell.strip_prefix('\'').unwrap_or(cell)
+}
+
+/// The UTF-8 byte-order mark, with which Excel on Japanese Windows reads a CSV file as UTF-8
+/// (without it, as the ANSI code page: every Japanese name garbled).
+pub const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn spreadsheet_cells_never_start_a_formula_and_come_back_exactly() {
+        for value in [
+            "",
+            "a",
+            "=1+1",
+            "+81",
+            "-x@kyoto-u.ac.jp",
+            "@SUM(A1)",
+            "'quoted",
+            "''",
+            "\tx",
+            "＝1",
+            "山田 = 太郎",
+            "users/a@b/c",
+            "a'b",
+        ] {
+            let cell = super::spreadsheet(value);
+            assert!(
+                !cell.starts_with(['=', '+', '-', '@', '\t', '＝']),
+                "{value:?} -> {cell:?}"
+            );
+            assert_eq!(super::from_spreadsheet(&cell), value);
+        }
+        assert_eq!(super::spreadsheet("plain"), "plain");
+        assert_eq!(super::spreadsheet("=1"), "'=1");
+    }
+
     #[test]
     fn prf_values_keep_their_text_and_ends() {
         assert_eq!(super::prf("山田 [x]=; \\ %"), "山田 [x]=; \\ %");

@@ -92,7 +92,8 @@ fn classify(provider: &Provider, path: &str) -> PublishKind {
     }
 }
 
-/// When the bundle was made (UTC, to the minute), for the page's "generated on".
+/// The bundle's date (UTC, to the minute): the roster file's modification time, or
+/// `SOURCE_DATE_EPOCH`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Generated {
     pub year: u16,
