@@ -18,9 +18,9 @@ use std::time::{Duration, Instant};
 use rayon::prelude::*;
 
 use crate::account::Account;
-use crate::output::{OutputError, PendingFile, SyncingWriter};
+use crate::output::{OutputError, PendingDir, PendingFile, SyncingWriter};
 use crate::pattern::Patterns;
-use crate::render::{Context, RenderError, escape, index, publish};
+use crate::render::{Context, Format, RenderError, escape, index, publish};
 use crate::zipstream::{Compressed, DosTime, Listing, Spool, ZipStream};
 
 /// Users rendered per batch: bounds memory (a batch of 64 is about 3 MB of files) while keeping
@@ -59,6 +59,9 @@ pub struct BundleOptions {
     pub timestamp: DosTime,
     /// Deflate level, 0 (store) to 9.
     pub level: u32,
+    /// Also write one zip per person into this folder (`ADDRESS.zip`, the person's folder
+    /// alone, without the files mail refuses).
+    pub per_person: Option<PathBuf>,
 }
 
 impl Default for BundleOptions {
@@ -68,6 +71,7 @@ impl Default for BundleOptions {
             progress: false,
             timestamp: DosTime::default(),
             level: DEFAULT_LEVEL,
+            per_person: None,
         }
     }
 }
@@ -98,15 +102,21 @@ pub fn write(
             path: target.to_path_buf(),
         })?;
     let mut pending = PendingFile::create(target, options.force)?;
+    let people = match &options.per_person {
+        Some(dir) => Some(PendingDir::create(dir, options.force)?),
+        None => None,
+    };
     let write_error = |source| BundleError::Write {
         path: target.to_path_buf(),
         source,
     };
     let mut out = BufWriter::with_capacity(OUT_BUFFER, SyncingWriter::new(pending.file()));
-    let files = write_zip(ctx, accounts, &stem, &mut out, options).map_err(|e| match e {
-        Failure::Io(source) => write_error(source),
-        Failure::Render(r) => BundleError::Render(r),
-    })?;
+    let files = write_zip_and_people(ctx, accounts, &stem, &mut out, options, people.as_ref())
+        .map_err(|e| match e {
+            Failure::Io(source) => write_error(source),
+            Failure::Render(r) => BundleError::Render(r),
+            Failure::Output(o) => BundleError::Output(o),
+        })?;
     out.into_inner()
         .map_err(|e| write_error(e.into_error()))?
         .finish()
@@ -117,6 +127,9 @@ pub fn write(
         .map_err(OutputError::io(target, "cannot read back"))?
         .len();
     pending.commit()?;
+    if let Some(people) = people {
+        people.commit()?;
+    }
     Ok(Summary {
         users: accounts.len(),
         files,
@@ -130,6 +143,8 @@ pub fn write(
 pub enum Failure {
     Io(io::Error),
     Render(RenderError),
+    /// Writing a person's zip into the per-person folder.
+    Output(OutputError),
 }
 
 impl From<io::Error> for Failure {
@@ -152,7 +167,21 @@ pub fn write_zip<W: Write>(
     out: W,
     options: &BundleOptions,
 ) -> Result<u64, Failure> {
+    write_zip_and_people(ctx, accounts, stem, out, options, None)
+}
+
+/// [`write_zip`], and with `people`, each person's zip (`ADDRESS.zip`) into that folder.
+pub fn write_zip_and_people<W: Write>(
+    ctx: &Context<'_>,
+    accounts: &[Account],
+    stem: &str,
+    out: W,
+    options: &BundleOptions,
+    people: Option<&PendingDir>,
+) -> Result<u64, Failure> {
     let mut zip = ZipStream::new(out, options.timestamp)?;
+    // A person's zip goes by mail: without the files mail refuses, and a guide that says so.
+    let mail = people.is_some().then(|| ctx.mail_safe());
     let (patterns, sorted) = rayon::join(
         || Patterns::learn(ctx, options.level, &Patterns::domains_of(accounts)),
         || {
@@ -200,6 +229,7 @@ pub fn write_zip<W: Write>(
         let sorted = &sorted;
         let publish_paths = &publish_paths;
         let patterns = &patterns;
+        let mail = mail.as_ref();
         // The index has a row per user: rendered and deflated on its own thread while the users
         // are, streamed through a temporary file, never whole in memory.
         let index = scope.spawn(move || -> Result<Spool, Failure> {
@@ -217,7 +247,7 @@ pub fn write_zip<W: Write>(
             for chunk in sorted.chunks(CHUNK) {
                 let batch: Result<Vec<UserEntries>, Failure> = chunk
                     .par_iter()
-                    .map(|account| render_user(ctx, account, stem, options.level, patterns))
+                    .map(|account| render_user(ctx, account, stem, options, patterns, mail))
                     .collect();
                 let failed = batch.is_err();
                 // The writer hung up (it failed): stop rendering.
@@ -242,6 +272,11 @@ pub fn write_zip<W: Write>(
                     manifest
                         .write_record(cells.iter().map(|c| c.as_bytes()))
                         .map_err(csv_error)?;
+                }
+                if let (Some(people), Some(bytes)) = (people, &user.person_zip) {
+                    people
+                        .write(&format!("{email}.zip"), bytes)
+                        .map_err(Failure::Output)?;
                 }
                 if let Some(bar) = &progress {
                     bar.inc(1);
@@ -287,19 +322,23 @@ fn progress_bar(len: usize) -> indicatif::ProgressBar {
     bar
 }
 
-/// One user's compressed entries, each with the SHA-256 (hex) of its bytes for the manifest.
+/// One user's compressed entries, each with the SHA-256 (hex) of its bytes for the manifest, and
+/// the person's own zip when one is made.
 struct UserEntries<'a> {
     account: &'a Account,
     files: Vec<(Compressed, String)>,
+    person_zip: Option<Vec<u8>>,
 }
 
 fn render_user<'a>(
     ctx: &Context<'_>,
     account: &'a Account,
     stem: &str,
-    level: u32,
+    options: &BundleOptions,
     patterns: &Patterns,
+    mail: Option<&Context<'_>>,
 ) -> Result<UserEntries<'a>, Failure> {
+    let level = options.level;
     // `user_files` gives one file per chosen format, in format order.
     let mut files: Vec<_> = ctx.formats.iter().zip(ctx.user_files(account)?).collect();
     files.sort_by(|a, b| a.1.path.cmp(&b.1.path));
@@ -313,8 +352,48 @@ fn render_user<'a>(
                 hex(&pattern.sha256(&file.bytes)),
             )
         })
-        .collect();
-    Ok(UserEntries { account, files })
+        .collect::<Vec<_>>();
+    let person_zip = match mail {
+        Some(mail) => Some(person_zip(mail, account, &files, options)?),
+        None => None,
+    };
+    Ok(UserEntries {
+        account,
+        files,
+        person_zip,
+    })
+}
+
+/// A person's zip for mail: their folder alone (`ADDRESS/…`) with the files of `mail`'s formats,
+/// the bundle's entries reused as they are, but the guide, made again for these files.
+fn person_zip(
+    mail: &Context<'_>,
+    account: &Account,
+    bundled: &[(Compressed, String)],
+    options: &BundleOptions,
+) -> Result<Vec<u8>, Failure> {
+    let mut entries: Vec<Compressed> = Vec::with_capacity(mail.formats.len());
+    for &format in &mail.formats {
+        let file = format.file_name(account);
+        let name = format!("{}/{file}", account.address);
+        let entry = if format == Format::Guide {
+            Compressed::new(name, &format.render(mail, account)?, options.level)
+        } else {
+            let suffix = format!("/{}/{file}", account.address);
+            let (bundled, _) = bundled
+                .iter()
+                .find(|(entry, _)| entry.name().ends_with(&suffix))
+                .expect("every mail format is one of the bundle's");
+            bundled.renamed(name)
+        };
+        entries.push(entry);
+    }
+    entries.sort_by(|a, b| a.name().cmp(b.name()));
+    let mut zip = ZipStream::small(Vec::new(), options.timestamp);
+    for entry in &entries {
+        zip.add(entry)?;
+    }
+    Ok(zip.finish()?)
 }
 
 fn hex(bytes: &[u8]) -> String {

@@ -114,7 +114,12 @@ pub struct BundleArgs {
     pub protocol: ProtocolArgs,
     #[command(flatten)]
     pub outlook: OutlookArgs,
-    /// Replace OUT.zip if it exists
+    /// Also write one zip per person into DIR, DIR/ADDRESS.zip: that person's folder alone, to
+    /// hand out by mail (without the Outlook .cmd, which Gmail refuses even inside a zip; the
+    /// person's guide then shows the .reg way)
+    #[arg(long, value_name = "DIR")]
+    pub per_person: Option<PathBuf>,
+    /// Replace OUT.zip (and DIR of --per-person) if it exists
     #[arg(long)]
     pub force: bool,
     /// Leave out invalid rows (listed on stderr) instead of refusing the roster; this includes

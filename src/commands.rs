@@ -183,6 +183,9 @@ fn bundle(args: BundleArgs) -> Result<(), Error> {
         return Err(Error::NotZip { path: target });
     }
     output::check_target(&target, args.force)?;
+    if let Some(dir) = &args.per_person {
+        output::check_dir_target(dir, args.force)?;
+    }
     let signer = signer(&args.sign)?;
     let roster = read_roster(&args.roster, &provider, args.skip_invalid, true)?;
     for skipped in &roster.skipped {
@@ -251,6 +254,7 @@ fn bundle(args: BundleArgs) -> Result<(), Error> {
         progress: !args.quiet && std::io::stderr().is_terminal(),
         timestamp: bundle::timestamp(&args.roster.roster),
         level: args.compression_level,
+        per_person: args.per_person.clone(),
     };
     let summary = bundle::write(&ctx, &accounts, &target, &options)?;
     if !args.quiet {
@@ -267,6 +271,13 @@ fn bundle(args: BundleArgs) -> Result<(), Error> {
             human_size(summary.bytes),
             summary.elapsed.as_secs_f64()
         );
+        if let Some(dir) = &args.per_person {
+            eprintln!(
+                "mailconf: wrote {} into {}, one per person, to hand out by mail",
+                plural(summary.users, "zip", "zips"),
+                dir.display()
+            );
+        }
     }
     Ok(())
 }

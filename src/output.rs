@@ -320,6 +320,17 @@ pub fn write_dir<'a>(
     files: impl IntoIterator<Item = (&'a str, &'a [u8])>,
     force: bool,
 ) -> Result<(), OutputError> {
+    let pending = PendingDir::create(target, force)?;
+    for (relative, bytes) in files {
+        pending.write(relative, bytes)?;
+    }
+    pending.commit()
+}
+
+/// Fails unless a folder may be written at `target`: its parent exists, and it is an empty
+/// folder or nothing, or `force` and a folder or a regular file (never a device, pipe or link).
+pub fn check_dir_target(target: &Path, force: bool) -> Result<(), OutputError> {
+    parent_of(target)?;
     let existing = fs::symlink_metadata(target).ok();
     let exists_nonempty = match fs::read_dir(target) {
         Ok(mut entries) => entries.next().is_some(),
@@ -330,62 +341,81 @@ pub fn write_dir<'a>(
             path: target.to_path_buf(),
         });
     }
-    // Only a folder or a regular file is replaced, never a device, pipe or link.
     if existing.is_some_and(|m| !m.file_type().is_dir() && !m.file_type().is_file()) {
         return Err(OutputError::NotAFile {
             path: target.to_path_buf(),
         });
     }
-    let parent = parent_of(target)?;
-    let (temp, _registered) = create_registered(
-        || temp_builder(".mailconf.", 0o777).tempdir_in(&parent),
-        |temp| temp.path(),
-    )
-    .map_err(OutputError::io(
-        target,
-        "cannot create a temporary folder beside it",
-    ))?;
-    fill_and_swap(&temp, target, files)
+    Ok(())
 }
 
-fn fill_and_swap<'a>(
-    temp: &TempDir,
-    target: &Path,
-    files: impl IntoIterator<Item = (&'a str, &'a [u8])>,
-) -> Result<(), OutputError> {
-    for (relative, bytes) in files {
-        let path = temp.path().join(relative);
+/// A folder being filled under a temporary name beside its target, renamed into place by
+/// [`PendingDir::commit`]; removed if dropped (or interrupted) before.
+pub struct PendingDir {
+    temp: TempDir,
+    target: PathBuf,
+    _registered: Registered,
+}
+
+impl PendingDir {
+    /// Starts a folder for `target` (see [`check_dir_target`]).
+    pub fn create(target: &Path, force: bool) -> Result<PendingDir, OutputError> {
+        check_dir_target(target, force)?;
+        let parent = parent_of(target)?;
+        let (temp, registered) = create_registered(
+            || temp_builder(".mailconf.", 0o777).tempdir_in(&parent),
+            |temp| temp.path(),
+        )
+        .map_err(OutputError::io(
+            target,
+            "cannot create a temporary folder beside it",
+        ))?;
+        Ok(PendingDir {
+            temp,
+            target: target.to_path_buf(),
+            _registered: registered,
+        })
+    }
+
+    /// Writes one file at `relative` (`/`-separated) in the folder.
+    pub fn write(&self, relative: &str, bytes: &[u8]) -> Result<(), OutputError> {
+        let path = self.temp.path().join(relative);
         if let Some(dir) = path.parent() {
-            fs::create_dir_all(dir).map_err(OutputError::io(target, "cannot create a folder"))?;
+            fs::create_dir_all(dir)
+                .map_err(OutputError::io(&self.target, "cannot create a folder"))?;
         }
-        fs::write(&path, bytes).map_err(OutputError::io(target, "cannot write"))?;
+        fs::write(&path, bytes).map_err(OutputError::io(&self.target, "cannot write"))
     }
-    // Move an existing target aside, put the new folder in place, then drop the old one.
-    let old = match fs::symlink_metadata(target) {
-        Ok(meta) => {
-            let aside = temp.path().with_extension("old");
-            if meta.is_dir() {
-                fs::rename(target, &aside)
-                    .map_err(OutputError::io(target, "cannot move the old folder aside"))?;
-                Some(aside)
-            } else {
-                fs::remove_file(target)
-                    .map_err(OutputError::io(target, "cannot remove the old file"))?;
-                None
+
+    /// Puts the folder in place: an existing target is moved aside, replaced, then removed.
+    pub fn commit(self) -> Result<(), OutputError> {
+        let (temp, target) = (&self.temp, self.target.as_path());
+        let old = match fs::symlink_metadata(target) {
+            Ok(meta) => {
+                let aside = temp.path().with_extension("old");
+                if meta.is_dir() {
+                    fs::rename(target, &aside)
+                        .map_err(OutputError::io(target, "cannot move the old folder aside"))?;
+                    Some(aside)
+                } else {
+                    fs::remove_file(target)
+                        .map_err(OutputError::io(target, "cannot remove the old file"))?;
+                    None
+                }
             }
+            Err(_) => None,
+        };
+        if let Err(e) = fs::rename(temp.path(), target) {
+            if let Some(aside) = &old {
+                let _ = fs::rename(aside, target);
+            }
+            return Err(OutputError::io(target, "cannot rename into place")(e));
         }
-        Err(_) => None,
-    };
-    if let Err(e) = fs::rename(temp.path(), target) {
-        if let Some(aside) = &old {
-            let _ = fs::rename(aside, target);
+        if let Some(aside) = old {
+            let _ = fs::remove_dir_all(aside);
         }
-        return Err(OutputError::io(target, "cannot rename into place")(e));
+        Ok(())
     }
-    if let Some(aside) = old {
-        let _ = fs::remove_dir_all(aside);
-    }
-    Ok(())
 }
 
 #[cfg(test)]

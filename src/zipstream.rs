@@ -163,6 +163,14 @@ impl Compressed {
         &self.name
     }
 
+    /// The same entry under another name (the data is not compressed again).
+    pub fn renamed(&self, name: String) -> Compressed {
+        Compressed {
+            name,
+            ..self.clone()
+        }
+    }
+
     pub fn compressed_len(&self) -> usize {
         self.data.len()
     }
@@ -314,10 +322,33 @@ pub enum Listing {
     First,
 }
 
+/// Where a zip's central directory waits until the end: a temporary file for a bundle, which
+/// has records for every file of a department, or memory for a person's zip of a few files.
+enum Central {
+    Spooled(BufWriter<File>),
+    Memory(Vec<u8>),
+}
+
+impl Write for Central {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Central::Spooled(file) => file.write(buf),
+            Central::Memory(bytes) => bytes.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Central::Spooled(file) => file.flush(),
+            Central::Memory(_) => Ok(()),
+        }
+    }
+}
+
 /// Appends entries to a zip in the order given.
 pub struct ZipStream<W: Write> {
     out: Counting<W>,
-    central: BufWriter<File>,
+    central: Central,
     /// Central records listed before all others ([`Listing::First`]): a few, in memory.
     first: Vec<u8>,
     central_len: u64,
@@ -326,19 +357,30 @@ pub struct ZipStream<W: Write> {
 }
 
 impl<W: Write> ZipStream<W> {
-    /// Starts a zip whose entries all carry `time`.
+    /// Starts a zip whose entries all carry `time`, its central directory spooled to a
+    /// temporary file.
     pub fn new(out: W, time: DosTime) -> io::Result<ZipStream<W>> {
-        Ok(ZipStream {
+        let central = Central::Spooled(BufWriter::new(tempfile::tempfile()?));
+        Ok(ZipStream::with_central(out, time, central))
+    }
+
+    /// Starts a zip of a few entries, its central directory in memory.
+    pub fn small(out: W, time: DosTime) -> ZipStream<W> {
+        ZipStream::with_central(out, time, Central::Memory(Vec::new()))
+    }
+
+    fn with_central(out: W, time: DosTime, central: Central) -> ZipStream<W> {
+        ZipStream {
             out: Counting {
                 inner: out,
                 written: 0,
             },
-            central: BufWriter::new(tempfile::tempfile()?),
+            central,
             first: Vec::new(),
             central_len: 0,
             entries: 0,
             time,
-        })
+        }
     }
 
     /// Appends one compressed entry.
@@ -463,10 +505,15 @@ impl<W: Write> ZipStream<W> {
     /// Writes the central directory and the end records; returns the writer.
     pub fn finish(mut self) -> io::Result<W> {
         let cd_offset = self.out.written;
-        let mut central = self.central.into_inner().map_err(|e| e.into_error())?;
-        central.seek(SeekFrom::Start(0))?;
         self.out.write_all(&self.first)?;
-        io::copy(&mut central, &mut self.out)?;
+        match self.central {
+            Central::Spooled(file) => {
+                let mut central = file.into_inner().map_err(|e| e.into_error())?;
+                central.seek(SeekFrom::Start(0))?;
+                io::copy(&mut central, &mut self.out)?;
+            }
+            Central::Memory(bytes) => self.out.write_all(&bytes)?,
+        }
         let cd_len = self.central_len;
         let needs_zip64 = self.entries >= 0xFFFF || cd_len >= U32_MAX || cd_offset >= U32_MAX;
         let mut end = Vec::with_capacity(98);

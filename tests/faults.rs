@@ -17,6 +17,7 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use common::measure::run_measured;
 use common::{mailconf, names_in, tempdir};
 use predicates::prelude::*;
 
@@ -354,65 +355,6 @@ fn sigterm_mid_bundle_leaves_no_partial_zip_and_keeps_the_old_one() {
 // ---------------------------------------------------------------------------------------------
 // Rosters that cannot be read, or should not be.
 
-/// A finished run: exit code, standard error, peak memory of the process and time taken.
-struct Measured {
-    code: i32,
-    stderr: String,
-    max_rss_kib: i64,
-    elapsed: Duration,
-}
-
-/// Runs mailconf with `args`, measuring the child's peak resident memory with `wait4`. Fails
-/// the test if the run takes over a minute.
-fn run_measured<I, S>(args: I) -> Measured
-where
-    I: IntoIterator<Item = S>,
-    S: AsRef<OsStr>,
-{
-    let err = tempfile::tempfile().unwrap();
-    let started = Instant::now();
-    // Reaped below with wait4 (which also gives its resource usage), not Child::wait.
-    #[allow(clippy::zombie_processes)]
-    let child = std::process::Command::new(bin())
-        .args(args)
-        .stdout(std::process::Stdio::null())
-        .stderr(err.try_clone().unwrap())
-        .spawn()
-        .unwrap();
-    let pid = child.id() as libc::pid_t;
-    let mut status = 0;
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    loop {
-        let r = unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, &mut usage) };
-        assert!(r >= 0, "wait4: {}", std::io::Error::last_os_error());
-        if r == pid {
-            break;
-        }
-        if started.elapsed() > Duration::from_secs(60) {
-            unsafe { libc::kill(pid, libc::SIGKILL) };
-            panic!("mailconf did not finish within a minute");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    let elapsed = started.elapsed();
-    let code = if libc::WIFEXITED(status) {
-        libc::WEXITSTATUS(status)
-    } else {
-        -libc::WTERMSIG(status)
-    };
-    let mut stderr = String::new();
-    use std::io::{Read, Seek};
-    let mut err = err;
-    err.rewind().unwrap();
-    err.read_to_string(&mut stderr).unwrap();
-    Measured {
-        code,
-        stderr,
-        max_rss_kib: usage.ru_maxrss,
-        elapsed,
-    }
-}
-
 #[test]
 fn unreadable_rosters_are_clear_errors() {
     let dir = tempdir();
@@ -442,115 +384,6 @@ fn unreadable_rosters_are_clear_errors() {
         }
     }
     assert_no_partial(dir.path());
-}
-
-#[test]
-fn a_200_mb_roster_is_refused_before_it_is_read() {
-    let dir = tempdir();
-    let path = dir.path().join("garbage.csv");
-    {
-        use std::io::Write;
-        let mut f = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
-        let mut x = 0x9E37_79B9_7F4A_7C15_u64;
-        let block: Vec<u8> = (0..1 << 20)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x as u8
-            })
-            .collect();
-        for _ in 0..200 {
-            f.write_all(&block).unwrap();
-        }
-    }
-    let m = run_measured([OsStr::new("check"), path.as_os_str()]);
-    assert_eq!(m.code, 1, "{}", m.stderr);
-    assert!(
-        m.stderr
-            .contains("it is 209 MB; a roster may be at most 64 MB"),
-        "{}",
-        m.stderr
-    );
-    // Not read: far less memory than the file (or than the 64 MB limit).
-    assert!(
-        m.max_rss_kib < 48 * 1024,
-        "peak memory {} KiB",
-        m.max_rss_kib
-    );
-    assert!(m.elapsed < Duration::from_secs(10), "{:?}", m.elapsed);
-}
-
-#[test]
-fn an_endless_roster_is_cut_at_the_limit() {
-    // /dev/zero says it is 0 bytes long and never ends: the size check alone would read it
-    // forever. A regression shows here as a test killed after a minute.
-    let m = run_measured(["check", "/dev/zero"]);
-    assert_eq!(m.code, 1, "{}", m.stderr);
-    assert!(
-        m.stderr
-            .contains("/dev/zero: cannot read the roster: it is larger than 64 MB"),
-        "{}",
-        m.stderr
-    );
-    assert!(
-        m.max_rss_kib < 256 * 1024,
-        "peak memory {} KiB",
-        m.max_rss_kib
-    );
-}
-
-#[test]
-fn a_10_mb_line_gives_a_short_error_quickly() {
-    let dir = tempdir();
-    let huge = "x".repeat(10 * 1024 * 1024);
-    let cases = [
-        // One 10 MB address cell on line 2.
-        (
-            "cell.csv",
-            format!("email,name\n{huge}@kyoto-u.ac.jp,Name\n"),
-            ":2: '",
-        ),
-        // A 10 MB header of 5 million columns, without a line break.
-        (
-            "header.csv",
-            huge.replace('x', "x,"),
-            ":1: this line has more than 16384 cells",
-        ),
-        // A 10 MB row of empty cells after the address column.
-        (
-            "row.csv",
-            format!("name,email\nName,{}\n", ",".repeat(10 * 1024 * 1024)),
-            ":2: this line has more than 16384 cells",
-        ),
-        // A 10 MB name.
-        (
-            "name.csv",
-            format!("email,name\na@kyoto-u.ac.jp,{huge}\n"),
-            ":2: a@kyoto-u.ac.jp: the name is longer than 256 characters",
-        ),
-    ];
-    for (name, text, message) in cases {
-        let path = write(dir.path(), name, text.as_bytes());
-        let m = run_measured([OsStr::new("check"), path.as_os_str()]);
-        assert_eq!(m.code, 1, "{name}");
-        assert!(m.stderr.contains(message), "{name}: {:.300}", m.stderr);
-        assert!(
-            m.stderr.len() < 1000,
-            "{name}: a {}-byte message",
-            m.stderr.len()
-        );
-        assert!(
-            m.elapsed < Duration::from_secs(20),
-            "{name}: {:?}",
-            m.elapsed
-        );
-        assert!(
-            m.max_rss_kib < 512 * 1024,
-            "{name}: peak memory {} KiB",
-            m.max_rss_kib
-        );
-    }
 }
 
 // ---------------------------------------------------------------------------------------------

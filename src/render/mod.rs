@@ -92,6 +92,24 @@ impl Format {
         }
     }
 
+    /// The extension of this format's file name.
+    pub fn extension(self) -> &'static str {
+        match self {
+            Format::Thunderbird => "xml",
+            Format::Apple | Format::AppleGoogle => apple::EXTENSION,
+            Format::OutlookPrf => "prf",
+            Format::OutlookReg => "reg",
+            Format::OutlookCmd => "cmd",
+            Format::Guide => "html",
+        }
+    }
+
+    /// Whether a file of this format can be sent by mail: Gmail refuses mail carrying a file
+    /// whose type it blocks, even inside a zip ([`MAIL_BLOCKED_EXTENSIONS`]).
+    pub fn mail_safe(self) -> bool {
+        !MAIL_BLOCKED_EXTENSIONS.contains(&self.extension())
+    }
+
     /// The file name of this format's file for `account`, inside the user's folder.
     pub fn file_name(self, account: &Account) -> String {
         match self {
@@ -132,6 +150,65 @@ impl Format {
         }
     }
 }
+
+/// The file types Gmail refuses in mail, also inside a zip or another archive (Google's Gmail
+/// Help, "File types blocked in Gmail", as of 2026). Mail that carries one is bounced.
+pub const MAIL_BLOCKED_EXTENSIONS: &[&str] = &[
+    "ade",
+    "adp",
+    "apk",
+    "appx",
+    "appxbundle",
+    "bat",
+    "cab",
+    "chm",
+    "cmd",
+    "com",
+    "cpl",
+    "diagcab",
+    "diagcfg",
+    "diagpkg",
+    "dll",
+    "dmg",
+    "ex",
+    "ex_",
+    "exe",
+    "hta",
+    "img",
+    "ins",
+    "iso",
+    "isp",
+    "jar",
+    "jnlp",
+    "js",
+    "jse",
+    "lib",
+    "lnk",
+    "mde",
+    "mjs",
+    "msc",
+    "msi",
+    "msix",
+    "msixbundle",
+    "msp",
+    "mst",
+    "nsh",
+    "pif",
+    "ps1",
+    "scr",
+    "sct",
+    "shb",
+    "sys",
+    "vb",
+    "vbe",
+    "vbs",
+    "vhd",
+    "vxd",
+    "wsc",
+    "wsf",
+    "wsh",
+    "xll",
+];
 
 /// A family of per-user files, as chosen with `bundle --formats`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, clap::ValueEnum)]
@@ -223,6 +300,14 @@ impl<'a> Context<'a> {
     /// The provider's texts every guide shows, escaped once per run.
     pub(crate) fn guide(&self) -> &guide::Shared {
         self.guide.get_or_init(|| guide::Shared::new(self.provider))
+    }
+
+    /// The same run for files sent by mail: the formats Gmail would refuse left out, so that
+    /// the guides point only to files that arrive.
+    pub fn mail_safe(&self) -> Context<'a> {
+        let mut ctx = self.clone();
+        ctx.formats.retain(|f| f.mail_safe());
+        ctx
     }
 
     /// Keeps only the formats of the chosen groups.

@@ -3,6 +3,7 @@
 
 pub mod browser;
 pub mod html;
+pub mod measure;
 pub mod outlook;
 pub mod pki;
 
