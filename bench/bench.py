@@ -327,7 +327,7 @@ def report(results: list, mach: dict, notes: list, formats: dict, rsa_s, quick: 
       f"*floor*: deflating the all-formats bundle's bytes entry by entry, all cores, with "
       f"{f0.get('compressor', 'zlib-rs')} at the bundle's level ({f0.get('level', 6)}) from scratch; "
       "*own floor*: the same with the bundle's own encoder (per-user files from their format's "
-      "learned pattern, `src/skeleton.rs`; other entries with libdeflate).")
+      "learned pattern, `src/bundle/skeleton.rs`; other entries with libdeflate).")
     w("")
     w("| N | rounds (ours/peer) | ours (shared) | peer | peer gen. | ratio | ours (shared, L6) "
       "| ratio L6 | CPU ours (shared) / peer | CPU ratio | ours (all) | floor | all/floor "

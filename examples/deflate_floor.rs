@@ -4,11 +4,11 @@
 //! decompresses every entry into memory (untimed), then times compressing each entry's bytes
 //! separately, as the bundle does, in parallel with rayon over all cores, two ways:
 //!
-//! - *libdeflate*: every entry deflated from scratch by `mailconf::zipstream::deflate`
+//! - *libdeflate*: every entry deflated from scratch by `mailconf::bundle::zipstream::deflate`
 //!   (libdeflate, one compressor per thread) at the given level: the floor of earlier runs, and
 //!   what any tool deflating these bytes would pay.
 //! - *own*: the bundle's own encoder: a per-user file that fits its format's pattern is deflated
-//!   from the pattern's skeleton (`mailconf::pattern`, learned here, untimed, as the bundle
+//!   from the pattern's skeleton (`mailconf::bundle::pattern`, learned here, untimed, as the bundle
 //!   learns it before its users), any other entry by libdeflate as above.
 //!
 //! It also times, the same way, what the bundle must do besides deflating:
@@ -35,9 +35,9 @@
 use std::io::Read;
 use std::time::Instant;
 
-use mailconf::account::{Account, Address, DisplayName};
-use mailconf::pattern::Patterns;
-use mailconf::provider::Provider;
+use mailconf::bundle::pattern::Patterns;
+use mailconf::input::account::{Account, Address, DisplayName};
+use mailconf::input::provider::Provider;
 use mailconf::render::escape::from_spreadsheet;
 use mailconf::render::{Context, Format};
 use rayon::prelude::*;
@@ -83,7 +83,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let plain = time_passes(repeats, || {
         entries
             .par_iter()
-            .map(|(_, bytes)| size(bytes, mailconf::zipstream::deflate(bytes, level)))
+            .map(|(_, bytes)| size(bytes, mailconf::bundle::zipstream::deflate(bytes, level)))
             .sum()
     });
     let own = time_passes(repeats, || {
@@ -93,7 +93,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 let skeletons = format.map_or(&[][..], |f| patterns.of(f).skeletons());
                 size(
                     bytes,
-                    mailconf::zipstream::deflate_from(bytes, level, skeletons),
+                    mailconf::bundle::zipstream::deflate_from(bytes, level, skeletons),
                 )
             })
             .sum()

@@ -30,13 +30,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use mailconf::account::{Account, Address, DisplayName};
 use mailconf::bundle::{self, BundleOptions};
-use mailconf::provider::{Protocol, Provider};
+use mailconf::input::account::{Account, Address, DisplayName};
+use mailconf::input::provider::{Protocol, Provider};
+use mailconf::input::roster::{self, ReadOptions, RosterEncoding};
 use mailconf::render::escape::from_spreadsheet;
 use mailconf::render::outlook::{self, PrfEncoding};
 use mailconf::render::{Context, Format};
-use mailconf::roster::{self, ReadOptions, RosterEncoding};
 
 /// Largest input the mutator makes.
 const MAX_INPUT: usize = 64 * 1024;

@@ -4,10 +4,10 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::provider::{Protocol, WindowsDir};
+use crate::input::provider::{Protocol, WindowsDir};
+use crate::input::roster::RosterEncoding;
 use crate::render::outlook::PrfEncoding;
 use crate::render::{Format, FormatGroup};
-use crate::roster::RosterEncoding;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -135,7 +135,7 @@ pub struct BundleArgs {
     /// on its own: 6 makes the zip about 6 % smaller for 2 to 3.5 times the time, 12 about 8 %
     /// for 60 times
     #[arg(long, value_name = "0-12", default_value_t = crate::bundle::DEFAULT_LEVEL,
-          value_parser = clap::value_parser!(u32).range(0..=i64::from(crate::zipstream::MAX_LEVEL)))]
+          value_parser = clap::value_parser!(u32).range(0..=i64::from(crate::bundle::zipstream::MAX_LEVEL)))]
     pub compression_level: u32,
     /// Which files to produce per user, comma-separated [default: all]
     #[arg(long, value_enum, value_delimiter = ',', value_name = "FORMATS")]

@@ -4,16 +4,16 @@ use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::account::{Account, Address, AddressError, DisplayName, NameError};
 use crate::bundle::{self, BundleError, BundleOptions};
 use crate::cli::{
     BundleArgs, CheckArgs, Cli, Command, OutlookArgs, ProfileArgs, ProtocolArgs, PublishArgs,
     RosterArgs, SignArgs,
 };
+use crate::input::account::{Account, Address, AddressError, DisplayName, NameError};
+use crate::input::provider::{Provider, ProviderError};
+use crate::input::roster::{self, ReadOptions, RosterError};
 use crate::output::{self, OutputError};
-use crate::provider::{Provider, ProviderError};
 use crate::render::{Context, Format, RenderError, publish};
-use crate::roster::{self, ReadOptions, RosterError};
 use crate::sign::{SignError, Signer, SignerSource};
 
 /// Everything that can stop a command, each worded for the person at the keyboard.
@@ -111,7 +111,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
     }
 }
 
-fn protocol(args: &ProtocolArgs) -> Option<crate::provider::Protocol> {
+fn protocol(args: &ProtocolArgs) -> Option<crate::input::provider::Protocol> {
     args.protocol.map(Into::into)
 }
 

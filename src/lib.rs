@@ -1,21 +1,22 @@
 //! mailconf: turns a roster of people into ready-to-use mail-client configuration.
 //!
-//! Data flows one way: roster bytes and provider TOML are validated into [`account::Account`]s
-//! and a [`provider::Provider`]; [`render`] turns them into files; [`bundle`] zips them (through [`zipstream`]), and
-//! [`output`] puts files in place atomically. `main.rs` only parses arguments ([`cli`]) and calls
-//! [`run`].
+//! Data flows one way, and the folders follow it:
+//!
+//! - [`input`]: roster bytes and provider TOML, validated into [`input::account::Account`]s and a
+//!   [`input::provider::Provider`];
+//! - [`render`]: one module per file format, each with its template and escaper ([`sign`] signs
+//!   Apple profiles);
+//! - outputs: [`bundle`] zips a department (through its own [`bundle::zipstream`]), [`serve`]
+//!   answers mail clients and people over HTTP, and [`output`] puts files in place atomically.
+//!
+//! `main.rs` only parses arguments ([`cli`]) and calls [`run`].
 
-pub mod account;
 pub mod bundle;
 pub mod cli;
+pub mod input;
 pub mod output;
-pub mod pattern;
-pub mod provider;
 pub mod render;
-pub mod roster;
 pub mod sign;
-pub mod skeleton;
-pub mod zipstream;
 
 mod commands;
 

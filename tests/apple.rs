@@ -10,8 +10,8 @@ use cms::signed_data::{CertificateSet, SignedData, SignerIdentifier};
 use der::asn1::SetOfVec;
 use der::oid::db::{rfc5911, rfc5912};
 use der::{Decode, Encode};
-use mailconf::account::{Account, Address, DisplayName};
-use mailconf::provider::{Protocol, Provider};
+use mailconf::input::account::{Account, Address, DisplayName};
+use mailconf::input::provider::{Protocol, Provider};
 use mailconf::render::apple::{self, Purpose};
 use mailconf::render::{Context, Format};
 use mailconf::sign::{SignError, Signer};
@@ -262,11 +262,11 @@ fn imap_profile_uses_imap_and_drops_pop_notices() {
 fn notices_with_markup_characters_stay_text() {
     // The consent texts are escaped once per run, not per profile: they must still be escaped.
     let text = r#"Tom & Jerry's <b>"notice"</b> ]]> &amp;"#;
-    let toml = mailconf::provider::KUMAIL_TOML.replace(
+    let toml = mailconf::input::provider::KUMAIL_TOML.replace(
         "Your university password itself does not work.",
         &text.replace('"', "\\\""),
     );
-    assert_ne!(toml, mailconf::provider::KUMAIL_TOML);
+    assert_ne!(toml, mailconf::input::provider::KUMAIL_TOML);
     let p = Provider::from_toml(&toml, Path::new("p.toml")).unwrap();
     let a = account("hanako@kyoto-u.ac.jp", None);
     let top = check_profile(&mail_profile(&p, None, &a));

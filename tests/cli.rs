@@ -494,7 +494,7 @@ fn publish_writes_the_folder_atomically() {
 fn provider_prints_and_validates() {
     let assert = mailconf().arg("provider").assert().success();
     let text = String::from_utf8(assert.get_output().stdout.clone()).unwrap();
-    assert_eq!(text, mailconf::provider::KUMAIL_TOML);
+    assert_eq!(text, mailconf::input::provider::KUMAIL_TOML);
 
     let dir = tempdir();
     let custom = text

@@ -9,9 +9,9 @@ mod common;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use mailconf::provider::Provider;
+use mailconf::input::provider::Provider;
+use mailconf::input::roster::{self, ReadOptions};
 use mailconf::render::{Context, publish};
-use mailconf::roster::{self, ReadOptions};
 
 /// What dist/ should hold: relative path → bytes.
 fn expected() -> BTreeMap<String, Vec<u8>> {

@@ -393,7 +393,7 @@ fn unreadable_rosters_are_clear_errors() {
 fn bad_provider_values_name_the_file_line_and_key() {
     let dir = tempdir();
     let roster = roster(dir.path(), 2);
-    let kumail = mailconf::provider::KUMAIL_TOML;
+    let kumail = mailconf::input::provider::KUMAIL_TOML;
     // (what the line becomes, the key named, words of the message)
     let cases = [
         ("port = 995", "port = 0", "port", "out of range"),

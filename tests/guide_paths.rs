@@ -11,8 +11,8 @@ use std::sync::Arc;
 
 use common::html::{parse, sel, text};
 use common::pki::SignFiles;
-use mailconf::account::{Account, Address, DisplayName};
-use mailconf::provider::{KUMAIL_TOML, Protocol, Provider};
+use mailconf::input::account::{Account, Address, DisplayName};
+use mailconf::input::provider::{KUMAIL_TOML, Protocol, Provider};
 use mailconf::render::{Context, Format};
 use mailconf::sign::Signer;
 use scraper::{ElementRef, Html};

@@ -9,9 +9,9 @@ use assert_cmd::Command;
 mod common;
 
 use common::html::{element_count, parse, sel, text};
-use mailconf::account::{Account, Address, DisplayName};
 use mailconf::bundle::{self, BundleOptions};
-use mailconf::provider::{KUMAIL_TOML, Protocol, Provider, Security};
+use mailconf::input::account::{Account, Address, DisplayName};
+use mailconf::input::provider::{KUMAIL_TOML, Protocol, Provider, Security};
 use mailconf::render::{Context, Format};
 use predicates::prelude::PredicateBooleanExt;
 use scraper::{ElementRef, Html};
@@ -158,7 +158,7 @@ fn guide_names_the_address_settings_notices_in_both_languages() {
                 )
             })
             .collect();
-        let expect = |role: &str, s: &mailconf::provider::Server| {
+        let expect = |role: &str, s: &mailconf::input::provider::Server| {
             (
                 role.to_string(),
                 s.host.to_string(),
@@ -530,7 +530,7 @@ fn index_states_the_bundle_date_and_the_zip_is_deterministic() {
         account("b@kyoto-u.ac.jp", None),
     ];
     let options = BundleOptions {
-        timestamp: mailconf::zipstream::DosTime::from_unix(1_775_035_800).unwrap(), // 2026-04-01 09:30 UTC
+        timestamp: mailconf::bundle::zipstream::DosTime::from_unix(1_775_035_800).unwrap(), // 2026-04-01 09:30 UTC
         ..BundleOptions::default()
     };
     let first = write_bundle(&accounts, &options);

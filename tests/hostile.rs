@@ -15,12 +15,12 @@ use common::html::{element_count, parse as parse_html, sel, text};
 use common::outlook::{RegValue, Section, get, parse_prf, parse_reg, section};
 use common::parse_autoconfig;
 use encoding_rs::SHIFT_JIS;
-use mailconf::account::{Account, Address, DisplayName, trim};
 use mailconf::bundle::{self, BundleOptions};
-use mailconf::provider::{Protocol, Provider, Security};
+use mailconf::input::account::{Account, Address, DisplayName, trim};
+use mailconf::input::provider::{Protocol, Provider, Security};
+use mailconf::input::roster::{self, ReadOptions, RosterEncoding};
 use mailconf::render::outlook::{self, OutlookError, PrfEncoding};
 use mailconf::render::{Context, Format, RenderError};
-use mailconf::roster::{self, ReadOptions, RosterEncoding};
 use proptest::prelude::*;
 use proptest::sample::select;
 use proptest::test_runner::Config;
@@ -225,7 +225,7 @@ fn check_parsed(raw_address: &str, raw_name: &str) -> Result<(), TestCaseError> 
                 "non-character in {:?}",
                 n
             );
-            prop_assert!(n.as_str().chars().count() <= mailconf::account::MAX_NAME_CHARS);
+            prop_assert!(n.as_str().chars().count() <= mailconf::input::account::MAX_NAME_CHARS);
         }
         Ok(None) => prop_assert!(trim(raw_name).is_empty()),
         Err(e) => {
@@ -233,7 +233,7 @@ fn check_parsed(raw_address: &str, raw_name: &str) -> Result<(), TestCaseError> 
             prop_assert!(
                 t.chars().any(char::is_control)
                     || t.contains(['\u{FFFE}', '\u{FFFF}'])
-                    || t.chars().count() > mailconf::account::MAX_NAME_CHARS,
+                    || t.chars().count() > mailconf::input::account::MAX_NAME_CHARS,
                 "{:?} refused: {}",
                 raw_name,
                 e

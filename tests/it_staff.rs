@@ -11,8 +11,8 @@ use std::time::{Duration, SystemTime};
 
 use common::html::{parse, sel};
 use common::{mailconf, tempdir};
-use mailconf::provider::Provider;
-use mailconf::roster::{self, ReadOptions};
+use mailconf::input::provider::Provider;
+use mailconf::input::roster::{self, ReadOptions};
 
 fn names_of(text: &str) -> Vec<Option<String>> {
     let roster = roster::parse(text.as_bytes(), &Provider::kumail(), ReadOptions::default())

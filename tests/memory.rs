@@ -136,4 +136,3 @@ fn a_10_mb_line_gives_a_short_error_quickly() {
         );
     }
 }
-

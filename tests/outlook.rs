@@ -8,8 +8,8 @@ use assert_cmd::Command;
 mod common;
 
 use common::outlook::{RegValue, Section, assert_crlf, get, keys, parse_prf, parse_reg, section};
-use mailconf::account::{Account, Address, DisplayName};
-use mailconf::provider::{KUMAIL_TOML, Protocol, Provider, WindowsDir};
+use mailconf::input::account::{Account, Address, DisplayName};
+use mailconf::input::provider::{KUMAIL_TOML, Protocol, Provider, WindowsDir};
 use mailconf::render::outlook::PrfEncoding;
 use mailconf::render::{Context, Format, RenderError};
 

@@ -8,8 +8,8 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::browser::{self, Browser, DESKTOP, Device, PHONE};
-use mailconf::account::{Account, Address, DisplayName};
-use mailconf::provider::Provider;
+use mailconf::input::account::{Account, Address, DisplayName};
+use mailconf::input::provider::Provider;
 use mailconf::render::{Context, Format};
 use serde_json::Value;
 

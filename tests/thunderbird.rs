@@ -4,8 +4,8 @@
 mod common;
 
 use common::{ServerBlock, parse_autoconfig};
-use mailconf::account::{Account, Address, DisplayName};
-use mailconf::provider::{AuthMethod, Protocol, Provider, Security, Server};
+use mailconf::input::account::{Account, Address, DisplayName};
+use mailconf::input::provider::{AuthMethod, Protocol, Provider, Security, Server};
 use mailconf::render::{Context, Format, publish, thunderbird};
 
 fn account(address: &str, name: Option<&str>) -> Account {
@@ -131,7 +131,7 @@ fn imap_first_when_asked() {
 
 #[test]
 fn domain_wide_file_uses_the_placeholder_and_days_option() {
-    let toml = mailconf::provider::KUMAIL_TOML
+    let toml = mailconf::input::provider::KUMAIL_TOML
         .replace("# days_on_server = 14", "days_on_server = 14")
         .replace(
             "domains = [\"kyoto-u.ac.jp\"]",

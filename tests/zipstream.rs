@@ -6,7 +6,7 @@ use std::io::Read;
 
 use std::io::Write;
 
-use mailconf::zipstream::{Compressed, DosTime, Listing, Spool, ZipStream};
+use mailconf::bundle::zipstream::{Compressed, DosTime, Listing, Spool, ZipStream};
 
 #[test]
 fn entries_round_trip_with_flags_time_and_modes() {

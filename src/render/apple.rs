@@ -12,8 +12,8 @@ use uuid::Uuid;
 
 use super::escape::XmlText;
 use super::{Context, RenderError, SizeHint, render_template};
-use crate::account::{Account, Address};
-use crate::provider::{Protocol, Provider, Security, Server};
+use crate::input::account::{Account, Address};
+use crate::input::provider::{Protocol, Provider, Security, Server};
 
 /// The suffix of every Apple profile file.
 pub const EXTENSION: &str = "mobileconfig";

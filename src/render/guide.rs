@@ -13,8 +13,10 @@ use askama::Template;
 
 use super::escape::HtmlText;
 use super::{Context, Format, RenderError, SizeHint, render_template};
-use crate::account::Account;
-use crate::provider::{AuthMethod, Guide, Notice, Protocol, Provider, Security, Server, Steps};
+use crate::input::account::Account;
+use crate::input::provider::{
+    AuthMethod, Guide, Notice, Protocol, Provider, Security, Server, Steps,
+};
 
 /// The guide's file name, in each user's folder.
 pub const FILE_NAME: &str = "README.html";
@@ -502,7 +504,7 @@ fn render_with(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::account::Address;
+    use crate::input::account::Address;
     use scraper::{Html, Selector};
 
     fn account() -> Account {

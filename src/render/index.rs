@@ -6,8 +6,8 @@
 use askama::Template;
 
 use super::{Context, Format, RenderError, guide, publish};
-use crate::account::Account;
-use crate::provider::Provider;
+use crate::input::account::Account;
+use crate::input::provider::Provider;
 
 /// The index's path inside the bundle's top folder.
 pub const FILE_NAME: &str = "index.html";
@@ -155,7 +155,7 @@ pub fn write(
         }),
         version: guide::VERSION,
         preferred: guide::protocol_label(ctx.protocol),
-        pop_guide: ctx.protocol == crate::provider::Protocol::Pop3
+        pop_guide: ctx.protocol == crate::input::provider::Protocol::Pop3
             && ctx.provider.guide.pop.is_some(),
     };
     template

@@ -12,8 +12,8 @@ pub mod thunderbird;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
-use crate::account::Account;
-use crate::provider::{Protocol, Provider, WindowsDir};
+use crate::input::account::Account;
+use crate::input::provider::{Protocol, Provider, WindowsDir};
 use crate::sign::{SignError, Signer};
 use outlook::PrfEncoding;
 
@@ -44,7 +44,7 @@ pub enum RenderError {
 
 impl RenderError {
     /// The account the error is about; `None` when it is about the provider, a template or signing.
-    pub fn address(&self) -> Option<&crate::account::Address> {
+    pub fn address(&self) -> Option<&crate::input::account::Address> {
         match self {
             RenderError::Outlook(e) => e.address(),
             RenderError::Template { .. } | RenderError::Write { .. } | RenderError::Sign(_) => None,

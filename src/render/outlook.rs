@@ -18,8 +18,8 @@ use askama::Template;
 use encoding_rs::SHIFT_JIS;
 
 use super::{Context, RenderError, SizeHint, render_template};
-use crate::account::{Account, Address, for_message};
-use crate::provider::{AuthMethod, Protocol, Provider, Security, Server, WindowsDir};
+use crate::input::account::{Account, Address, for_message};
+use crate::input::provider::{AuthMethod, Protocol, Provider, Security, Server, WindowsDir};
 
 /// Which encoding a PRF file is written in.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, clap::ValueEnum)]
@@ -516,7 +516,7 @@ mod tests {
     fn leave_on_server_bits() {
         let mut p = Provider::kumail();
         assert_eq!(leave_on_server(&p), 0x1);
-        p.pop.days_on_server = Some(crate::provider::Days::try_from(14).unwrap());
+        p.pop.days_on_server = Some(crate::input::provider::Days::try_from(14).unwrap());
         assert_eq!(leave_on_server(&p), 0x000E_0003);
         p.pop.leave_on_server = false;
         assert_eq!(leave_on_server(&p), 0);

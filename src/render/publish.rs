@@ -3,7 +3,7 @@
 use askama::Template;
 
 use super::{Artifact, RenderError, SizeHint, render_template, thunderbird};
-use crate::provider::{Protocol, Provider, Security, Server};
+use crate::input::provider::{Protocol, Provider, Security, Server};
 
 /// Where the autoconfig file goes on `autoconfig.DOMAIN`.
 pub const AUTOCONFIG_PATH: &str = "mail/config-v1.1.xml";

@@ -7,8 +7,8 @@
 use askama::Template;
 
 use super::{Context, RenderError, SizeHint, render_template};
-use crate::account::Account;
-use crate::provider::{AuthMethod, Protocol, Provider, Security, Server};
+use crate::input::account::Account;
+use crate::input::provider::{AuthMethod, Protocol, Provider, Security, Server};
 
 /// The file name Thunderbird looks for.
 pub const FILE_NAME: &str = "config-v1.1.xml";

@@ -72,4 +72,3 @@ where
         elapsed,
     }
 }
-

@@ -24,7 +24,7 @@ use flate2::Compression;
 use flate2::write::DeflateEncoder;
 use libdeflater::{CompressionLvl, Compressor};
 
-use crate::skeleton::Skeleton;
+use crate::bundle::skeleton::Skeleton;
 
 /// Bit 11 of the general-purpose flags: the name is UTF-8 (APPNOTE 4.4.4).
 const FLAG_UTF8: u16 = 1 << 11;

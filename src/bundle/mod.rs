@@ -4,11 +4,15 @@
 //! `index.html`, `publish/…`, `users/ADDRESS/…` (users sorted by address), `manifest.csv`.
 //!
 //! Workers (rayon) render and compress a chunk of users at a time; the writer appends the
-//! compressed entries in order ([`crate::zipstream`]), so per-user compression never runs on the
+//! compressed entries in order ([`crate::bundle::zipstream`]), so per-user compression never runs on the
 //! writer and memory holds a few chunks, not the whole department. The two files that grow with
 //! the roster are deflated into temporary files as they are written: `index.html` on a thread of
 //! its own while the users are rendered (appended last, listed first), `manifest.csv` by the
 //! writer as each user's rows arrive. The zip's central directory is spooled too.
+
+pub mod pattern;
+pub mod skeleton;
+pub mod zipstream;
 
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -17,11 +21,11 @@ use std::time::{Duration, Instant};
 
 use rayon::prelude::*;
 
-use crate::account::Account;
+use crate::bundle::pattern::Patterns;
+use crate::bundle::zipstream::{Compressed, DosTime, Listing, Spool, ZipStream};
+use crate::input::account::Account;
 use crate::output::{OutputError, PendingDir, PendingFile, SyncingWriter};
-use crate::pattern::Patterns;
 use crate::render::{Context, Format, RenderError, escape, index, publish};
-use crate::zipstream::{Compressed, DosTime, Listing, Spool, ZipStream};
 
 /// Users rendered per batch: bounds memory (a batch of 64 is about 3 MB of files) while keeping
 /// every core busy.
@@ -31,7 +35,7 @@ const OUT_BUFFER: usize = 256 * 1024;
 /// Rosters at least this long get a progress bar (on a terminal, without `--quiet`).
 const PROGRESS_MIN_USERS: usize = 500;
 /// Deflate level of every entry unless `--compression-level` says otherwise: per-user files are
-/// deflated from their format's pattern up to [`crate::pattern::SKELETON_MAX_LEVEL`]. At 10,000
+/// deflated from their format's pattern up to [`crate::bundle::pattern::SKELETON_MAX_LEVEL`]. At 10,000
 /// users, all formats, level 1 took 1.0 s for 136 MB, level 6 (libdeflate per file) 3.7 s for
 /// 128 MB (`bench/PROFILE.md`): IT staff regenerate bundles often.
 pub const DEFAULT_LEVEL: u32 = 1;

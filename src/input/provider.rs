@@ -8,10 +8,10 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::account::is_domain_name;
+use crate::input::account::is_domain_name;
 
 /// The embedded default: KUMail, Kyoto University staff mail.
-pub const KUMAIL_TOML: &str = include_str!("../providers/kumail.toml");
+pub const KUMAIL_TOML: &str = include_str!("../../providers/kumail.toml");
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProviderError {
@@ -778,7 +778,7 @@ impl Provider {
 
     /// Why `address` cannot be one of this provider's people, when its domain is not one of
     /// the provider's: the one wording every command uses.
-    pub fn outside_domains(&self, address: &crate::account::Address) -> Option<String> {
+    pub fn outside_domains(&self, address: &crate::input::account::Address) -> Option<String> {
         if self.domains.contains(address.domain()) {
             return None;
         }

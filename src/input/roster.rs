@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 
 use encoding_rs::{Encoding, SHIFT_JIS, UTF_8, UTF_16BE, UTF_16LE};
 
-use crate::account::{Account, Address, DisplayName, for_message, trim};
-use crate::provider::Provider;
+use crate::input::account::{Account, Address, DisplayName, for_message, trim};
+use crate::input::provider::Provider;
 
 /// Header names accepted for the address column, as [`header_key`] writes them (case, spaces,
 /// `-`, `_` and full-width forms do not matter).

@@ -12,9 +12,9 @@
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
-use crate::account::{Account, Address, DisplayName};
+use crate::bundle::skeleton::{Skeleton, common_prefix};
+use crate::input::account::{Account, Address, DisplayName};
 use crate::render::{Context, Format};
-use crate::skeleton::{Skeleton, common_prefix};
 
 /// The highest level at which per-user files are deflated from their format's pattern: 2.3× less
 /// CPU than libdeflate's level 1 for the whole bundle, for a zip 1 % smaller than level 1's
@@ -195,7 +195,7 @@ impl PrefixDigest {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::provider::Provider;
+    use crate::input::provider::Provider;
 
     fn person(address: &str, name: Option<&str>) -> Account {
         Account {
@@ -246,11 +246,11 @@ mod tests {
 
     #[test]
     fn each_domain_of_the_roster_gets_its_patterns() {
-        let toml = crate::provider::KUMAIL_TOML.replace(
+        let toml = crate::input::provider::KUMAIL_TOML.replace(
             "domains = [\"kyoto-u.ac.jp\"]",
             "domains = [\"kyoto-u.ac.jp\", \"st.kyoto-u.ac.jp\"]",
         );
-        assert_ne!(toml, crate::provider::KUMAIL_TOML);
+        assert_ne!(toml, crate::input::provider::KUMAIL_TOML);
         let provider = Provider::from_toml(&toml, std::path::Path::new("p.toml")).unwrap();
         let ctx = context(&provider);
         let student = person("taro.st@st.kyoto-u.ac.jp", Some("京大 太郎"));
