@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::input::provider::{Protocol, WindowsDir};
+use crate::input::provider::{Protocol, Url, WindowsDir};
 use crate::input::roster::RosterEncoding;
 use crate::render::outlook::PrfEncoding;
 use crate::render::{Format, FormatGroup};
@@ -46,6 +46,49 @@ pub enum Command {
     /// Print the effective provider file, to start a new one from
     #[command(after_help = "Example:\n  mailconf provider > myorg.toml")]
     Provider(ProviderArgs),
+    /// Answer mail clients' setting lookups (Thunderbird autoconfig, Outlook Autodiscover) and
+    /// give each person a page with their own guide and files, over HTTP(S)
+    #[command(
+        after_help = "Examples:\n  mailconf serve --listen 127.0.0.1:8080 --public-url https://mail-setup.example.org\n  mailconf serve --listen 0.0.0.0:443 --tls-cert cert.pem --tls-key key.pem --public-url https://mail-setup.example.org"
+    )]
+    Serve(ServeArgs),
+}
+
+impl Command {
+    /// Whether the command writes files (an interrupt then removes its temporary ones); `serve`
+    /// stops on a signal by itself, letting its requests finish.
+    pub fn writes_files(&self) -> bool {
+        !matches!(self, Command::Serve(_))
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address and port to listen on
+    #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:8080")]
+    pub listen: std::net::SocketAddr,
+    #[command(flatten)]
+    pub provider: ProviderArgs,
+    #[command(flatten)]
+    pub protocol: ProtocolArgs,
+    /// The address people and mail clients reach the server at (https://HOST[/PATH]): the base of
+    /// the URL Outlook is sent to, and of the pages' links; default: the provider's [serve]
+    /// public_url. Never taken from a request's Host header
+    #[arg(long, value_name = "https://HOST", value_parser = parse_url)]
+    pub public_url: Option<Url>,
+    /// Serve HTTPS with this certificate (PEM, followed by its chain); with --tls-key
+    #[arg(long, value_name = "CERT.pem", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The TLS certificate's private key (unencrypted PEM)
+    #[arg(long, value_name = "KEY.pem", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    #[command(flatten)]
+    pub sign: SignArgs,
+    #[command(flatten)]
+    pub outlook: OutlookArgs,
+    /// No access log
+    #[arg(short, long)]
+    pub quiet: bool,
 }
 
 #[derive(Debug, Args)]
@@ -223,6 +266,10 @@ impl From<ProtocolArg> for Protocol {
 
 fn parse_encoding(s: &str) -> Result<RosterEncoding, String> {
     s.parse()
+}
+
+fn parse_url(s: &str) -> Result<Url, String> {
+    Url::try_from(s.to_string())
 }
 
 fn parse_windows_dir(s: &str) -> Result<WindowsDir, String> {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use crate::bundle::{self, BundleError, BundleOptions};
 use crate::cli::{
     BundleArgs, CheckArgs, Cli, Command, OutlookArgs, ProfileArgs, ProtocolArgs, PublishArgs,
-    RosterArgs, SignArgs,
+    RosterArgs, ServeArgs, SignArgs,
 };
 use crate::input::account::{Account, Address, AddressError, DisplayName, NameError};
 use crate::input::provider::{Provider, ProviderError};
@@ -60,6 +60,8 @@ pub enum Error {
     NothingLeft,
     #[error("{0}; nothing was written")]
     Sign(#[from] SignError),
+    #[error(transparent)]
+    Serve(#[from] crate::serve::ServeError),
     #[error("--sign-chain needs a signer: add --sign-cert and --sign-key, or --sign-p12")]
     ChainWithoutSigner,
     #[error("{flag} applies to Apple profiles only: use it with --format apple or apple-google")]
@@ -108,7 +110,33 @@ pub fn run(cli: Cli) -> Result<(), Error> {
             let provider = Provider::load(args.provider.as_deref())?;
             print(provider.source().as_bytes())
         }
+        Command::Serve(args) => serve(args),
     }
+}
+
+fn serve(args: ServeArgs) -> Result<(), Error> {
+    let provider = Provider::load(args.provider.provider.as_deref())?;
+    let signer = signer(&args.sign)?;
+    let public_url = args
+        .public_url
+        .clone()
+        .or_else(|| provider.serve.public_url.clone());
+    let config = crate::serve::Config {
+        listen: args.listen,
+        protocol: protocol(&args.protocol),
+        public_url,
+        tls: match (args.tls_cert, args.tls_key) {
+            (Some(cert), Some(key)) => Some(crate::serve::TlsFiles { cert, key }),
+            _ => None,
+        },
+        signer,
+        prf_encoding: args.outlook.prf_encoding,
+        prf_dir: args.outlook.prf_dir,
+        timestamp: bundle::timestamp_now(),
+        quiet: args.quiet,
+        provider,
+    };
+    Ok(crate::serve::run(config)?)
 }
 
 fn protocol(args: &ProtocolArgs) -> Option<crate::input::provider::Protocol> {

@@ -16,6 +16,7 @@ pub mod cli;
 pub mod input;
 pub mod output;
 pub mod render;
+pub mod serve;
 pub mod sign;
 
 mod commands;

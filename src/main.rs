@@ -2,7 +2,9 @@ use clap::Parser;
 
 fn main() {
     let cli = mailconf::cli::Cli::parse();
-    mailconf::output::install_interrupt_handler();
+    if cli.command.writes_files() {
+        mailconf::output::install_interrupt_handler();
+    }
     if let Err(error) = mailconf::run(cli) {
         eprintln!("{error}");
         std::process::exit(error.exit_code());

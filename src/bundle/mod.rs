@@ -358,7 +358,13 @@ fn render_user<'a>(
         })
         .collect::<Vec<_>>();
     let person_zip = match mail {
-        Some(mail) => Some(person_zip(mail, account, &files, options)?),
+        Some(mail) => Some(person_zip_reusing(
+            mail,
+            account,
+            level,
+            options.timestamp,
+            &files,
+        )?),
         None => None,
     };
     Ok(UserEntries {
@@ -368,36 +374,49 @@ fn render_user<'a>(
     })
 }
 
-/// A person's zip for mail: their folder alone (`ADDRESS/…`) with the files of `mail`'s formats,
-/// the bundle's entries reused as they are, but the guide, made again for these files.
-fn person_zip(
-    mail: &Context<'_>,
+/// A person's folder alone as a zip (`ADDRESS/…`): the files of `ctx`'s formats, the guide
+/// written for them. `mailconf serve` answers `/files/ADDRESS.zip` with it.
+pub fn person_zip(
+    ctx: &Context<'_>,
     account: &Account,
+    level: u32,
+    timestamp: DosTime,
+) -> Result<Vec<u8>, RenderError> {
+    person_zip_reusing(ctx, account, level, timestamp, &[])
+}
+
+/// [`person_zip`], reusing the entries of `bundled` (the person's bundle entries, compressed
+/// already) for every file but the guide, which is made again for the zip's own files.
+fn person_zip_reusing(
+    ctx: &Context<'_>,
+    account: &Account,
+    level: u32,
+    timestamp: DosTime,
     bundled: &[(Compressed, String)],
-    options: &BundleOptions,
-) -> Result<Vec<u8>, Failure> {
-    let mut entries: Vec<Compressed> = Vec::with_capacity(mail.formats.len());
-    for &format in &mail.formats {
+) -> Result<Vec<u8>, RenderError> {
+    let mut entries: Vec<Compressed> = Vec::with_capacity(ctx.formats.len());
+    for &format in &ctx.formats {
         let file = format.file_name(account);
         let name = format!("{}/{file}", account.address);
-        let entry = if format == Format::Guide {
-            Compressed::new(name, &format.render(mail, account)?, options.level)
-        } else {
-            let suffix = format!("/{}/{file}", account.address);
-            let (bundled, _) = bundled
-                .iter()
-                .find(|(entry, _)| entry.name().ends_with(&suffix))
-                .expect("every mail format is one of the bundle's");
-            bundled.renamed(name)
-        };
-        entries.push(entry);
+        let suffix = format!("/{}/{file}", account.address);
+        let reused = (format != Format::Guide)
+            .then(|| bundled.iter().find(|(e, _)| e.name().ends_with(&suffix)))
+            .flatten();
+        entries.push(match reused {
+            Some((entry, _)) => entry.renamed(name),
+            None => Compressed::new(name, &format.render(ctx, account)?, level),
+        });
     }
     entries.sort_by(|a, b| a.name().cmp(b.name()));
-    let mut zip = ZipStream::small(Vec::new(), options.timestamp);
+    let zip_error = |source| RenderError::Write {
+        what: "a person's zip",
+        source,
+    };
+    let mut zip = ZipStream::small(Vec::new(), timestamp);
     for entry in &entries {
-        zip.add(entry)?;
+        zip.add(entry).map_err(zip_error)?;
     }
-    Ok(zip.finish()?)
+    zip.finish().map_err(zip_error)
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -408,6 +427,19 @@ fn hex(bytes: &[u8]) -> String {
         out.push(DIGITS[usize::from(b & 0xF)] as char);
     }
     out
+}
+
+/// Now (or `SOURCE_DATE_EPOCH` when set), for zips made on request.
+pub fn timestamp_now() -> DosTime {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    std::env::var("SOURCE_DATE_EPOCH")
+        .ok()
+        .and_then(|s| s.trim().parse::<i64>().ok())
+        .or(i64::try_from(now).ok())
+        .and_then(DosTime::from_unix)
+        .unwrap_or_default()
 }
 
 /// The entries' date: `SOURCE_DATE_EPOCH` when set, else the roster file's modification time

@@ -53,6 +53,9 @@ pub struct Provider {
     /// Whether (and where) the domain's Thunderbird autoconfig is published.
     #[serde(default)]
     pub autoconfig: AutoconfigOptions,
+    /// The self-service server (`mailconf serve`), when central IT runs one.
+    #[serde(default)]
+    pub serve: ServeOptions,
     /// The institution's texts for the personal guides and the bundle's index.
     #[serde(default)]
     pub guide: Guide,
@@ -116,6 +119,15 @@ pub struct AutoconfigOptions {
     pub published: bool,
     /// Where it is published, for IT staff.
     pub url: Option<Url>,
+}
+
+/// Where `mailconf serve` answers people: the bundle's pages then carry the address of each
+/// person's page, and a QR code of it.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServeOptions {
+    /// The server's public address (`https://…`), as people and mail clients reach it.
+    pub public_url: Option<Url>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -284,6 +296,20 @@ impl TryFrom<String> for Url {
 impl Url {
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// The URL without a trailing `/`, to put a path after.
+    pub fn base(&self) -> &str {
+        self.0.trim_end_matches('/')
+    }
+
+    /// The URL's path without a trailing `/` (`""` for the root): root-relative links under it.
+    pub fn path(&self) -> &str {
+        let rest = &self.0["https://".len()..];
+        let path = rest
+            .find('/')
+            .map_or("", |at| rest[at..].split(['?', '#']).next().unwrap_or(""));
+        path.trim_end_matches('/')
     }
 }
 

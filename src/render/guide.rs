@@ -12,6 +12,7 @@
 use askama::Template;
 
 use super::escape::HtmlText;
+use super::qr::QrSvg;
 use super::{Context, Format, RenderError, SizeHint, render_template};
 use crate::input::account::Account;
 use crate::input::provider::{
@@ -53,6 +54,11 @@ struct GuideHtml<'a> {
     google_workspace: bool,
     /// Thunderbird signs in with OAuth2 (its first usable method is OAuth2): no password.
     thunderbird_oauth: bool,
+    /// The person's own page on the self-service server, and its QR code (in a folder's guide,
+    /// when the provider names the server).
+    self_service: Option<SelfService>,
+    /// The same page in the other language (a served page shows one language).
+    switch: Option<(Lang, &'a str)>,
     /// What a Thunderbird POP account must be set to so that it follows the provider's `[pop]`.
     leave_on_server: bool,
     days_on_server: Option<u16>,
@@ -179,6 +185,8 @@ pub struct View {
     /// This device's section comes first (the page knows the visitor's device).
     pub first: Option<Device>,
     pub links: Links,
+    /// A link to the same page in another language, for a page in one language.
+    pub switch: Option<(Lang, String)>,
 }
 
 impl Default for View {
@@ -188,8 +196,29 @@ impl Default for View {
             langs: vec![Lang::Ja, Lang::En],
             first: None,
             links: Links::Folder,
+            switch: None,
         }
     }
+}
+
+/// A person's page on the self-service server, for their folder's guide.
+#[derive(Debug, Clone)]
+struct SelfService {
+    url: String,
+    qr: Option<QrSvg>,
+}
+
+/// The address of `account`'s page on the server at `base` (no trailing `/`): the form filled in.
+pub fn self_service_url(base: &str, account: &Account) -> String {
+    let mut url = format!(
+        "{base}/?emailaddress={}",
+        percent_encode(account.address.as_str())
+    );
+    if let Some(name) = &account.name {
+        url.push_str("&name=");
+        url.push_str(&percent_encode(name.as_str()));
+    }
+    url
 }
 
 /// The provider's texts every guide of a run shows, HTML-escaped once ([`Context::guide`]) instead
@@ -489,6 +518,20 @@ fn render_with(
         langs: &view.langs,
         links: &view.links,
         signed: ctx.signer.is_some(),
+        self_service: match (&view.links, &provider.serve.public_url) {
+            (Links::Folder, Some(public)) => {
+                let url = self_service_url(public.base(), account);
+                Some(SelfService {
+                    qr: QrSvg::of(&url),
+                    url,
+                })
+            }
+            _ => None,
+        },
+        switch: view
+            .switch
+            .as_ref()
+            .map(|(lang, href)| (*lang, href.as_str())),
         autoconfig_published: provider.autoconfig.published,
         google_workspace: provider.google_workspace,
         thunderbird_oauth: incoming.auth.iter().next() == Some(AuthMethod::Oauth2)

@@ -5,6 +5,7 @@
 
 use askama::Template;
 
+use super::qr::QrSvg;
 use super::{Context, Format, RenderError, guide, publish};
 use crate::input::account::Account;
 use crate::input::provider::Provider;
@@ -31,6 +32,8 @@ struct IndexHtml<'a> {
     /// People using the preferred protocol must first switch POP on (the provider's
     /// `[guide.pop]`, with POP preferred).
     pop_guide: bool,
+    /// The self-service server's address and its QR code (a poster's), when the provider names it.
+    self_service: Option<(String, Option<QrSvg>)>,
 }
 
 struct IndexUser<'a> {
@@ -157,6 +160,11 @@ pub fn write(
         preferred: guide::protocol_label(ctx.protocol),
         pop_guide: ctx.protocol == crate::input::provider::Protocol::Pop3
             && ctx.provider.guide.pop.is_some(),
+        self_service: ctx.provider.serve.public_url.as_ref().map(|url| {
+            let root = format!("{}/", url.base());
+            let qr = QrSvg::of(&root);
+            (root, qr)
+        }),
     };
     template
         .write_into(out)

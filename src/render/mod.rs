@@ -2,11 +2,13 @@
 //! file name. Renderers take validated models only.
 
 pub mod apple;
+pub mod autodiscover;
 pub mod escape;
 pub mod guide;
 pub mod index;
 pub mod outlook;
 pub mod publish;
+pub mod qr;
 pub mod thunderbird;
 
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -1,0 +1,588 @@
+//! The server's routes. Each answer comes from the renderers the bundle uses, for an address and
+//! name validated exactly as a roster's; a request that cannot be answered gets a clear 4xx (in
+//! the page's language on the pages), never a 5xx and never a file.
+//!
+//! | request | answer |
+//! |---|---|
+//! | `GET /mail/config-v1.1.xml`, `GET /.well-known/autoconfig/mail/config-v1.1.xml` | Thunderbird's file for `emailaddress`, or the domain-wide one |
+//! | `POST /autodiscover/autodiscover.xml` (any case) | Outlook's POX Autodiscover |
+//! | `GET /autodiscover/autodiscover.json` (any case) | the redirect newer Outlook asks for first |
+//! | `GET /mobileconfig/?emailaddress=&name=[&kind=google]` | the Apple profile (automx2's route) |
+//! | `GET /files/ADDRESS/FILE`, `GET /files/ADDRESS.zip` | a file of the person's folder, or all of it |
+//! | `GET /` | the self-service form, or with `emailaddress`, the person's guide |
+//! | `GET /healthz` | `ok` |
+
+use std::borrow::Cow;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::header::{self, HeaderValue};
+use hyper::{Method, Request, Response, StatusCode};
+
+use super::page::{self, Refusal};
+use super::{Config, pox};
+use crate::bundle::{self, zipstream::DosTime};
+use crate::input::account::{Account, Address, DisplayName};
+use crate::input::provider::Provider;
+use crate::render::guide::{Links, View};
+use crate::render::{Context, Format, autodiscover, thunderbird};
+
+/// How long a client may take to send a request's body.
+const BODY_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub type Answer = (Response<Full<Bytes>>, String);
+
+/// What the server renders from, for its whole life.
+pub struct App {
+    ctx: Context<'static>,
+    /// The public URL without a trailing `/`, for absolute URLs (`--public-url` only).
+    public: Option<String>,
+    /// The public URL's path (`""` at the root): links are root-relative under it.
+    base: String,
+    timestamp: DosTime,
+}
+
+impl App {
+    pub fn new(config: Config) -> App {
+        // The provider lives as long as the process: every request's context borrows it.
+        let provider: &'static Provider = Box::leak(Box::new(config.provider));
+        let mut ctx = Context::new(provider, config.protocol);
+        ctx.signer = config.signer;
+        ctx.prf_encoding = config.prf_encoding;
+        ctx.prf_dir = config.prf_dir;
+        App {
+            ctx,
+            public: config.public_url.as_ref().map(|u| u.base().to_string()),
+            base: config
+                .public_url
+                .as_ref()
+                .map_or(String::new(), |u| u.path().to_string()),
+            timestamp: config.timestamp,
+        }
+    }
+
+    /// Answers `req`; the second value is its path for the access log, addresses replaced.
+    pub async fn handle(&self, req: Request<Incoming>) -> Answer {
+        let path = req.uri().path().to_string();
+        let logged = logged_path(&path);
+        let query = Query::parse(req.uri().query());
+        let method = req.method().clone();
+        let lower = path.to_ascii_lowercase();
+        let get = method == Method::GET || method == Method::HEAD;
+        let response = match lower.as_str() {
+            "/healthz" if get => text(StatusCode::OK, "ok\n"),
+            "/" if get => self.page(&req, &query),
+            "/mail/config-v1.1.xml" | "/.well-known/autoconfig/mail/config-v1.1.xml" if get => {
+                self.autoconfig(&query)
+            }
+            "/autodiscover/autodiscover.xml" if method == Method::POST => self.pox(req).await,
+            "/autodiscover/autodiscover.json" if get => self.autodiscover_json(&query),
+            "/mobileconfig" | "/mobileconfig/" if get => self.mobileconfig(&query),
+            _ if get && path.starts_with("/files/") => self.files(&path, &query),
+            "/"
+            | "/healthz"
+            | "/mail/config-v1.1.xml"
+            | "/autodiscover/autodiscover.json"
+            | "/mobileconfig"
+            | "/mobileconfig/" => method_not_allowed("GET, HEAD"),
+            "/autodiscover/autodiscover.xml" => method_not_allowed("POST"),
+            _ => text(StatusCode::NOT_FOUND, "not found\n"),
+        };
+        let response = if method == Method::HEAD {
+            let (parts, _) = response.into_parts();
+            Response::from_parts(parts, Full::new(Bytes::new()))
+        } else {
+            response
+        };
+        (response, logged)
+    }
+
+    /// The account of a request's address and name; a 4xx in plain text otherwise.
+    fn account(&self, address: Option<&str>, name: Option<&str>) -> Result<Account, Refused> {
+        let raw = address.ok_or(Refused::Missing)?;
+        let address = Address::parse(raw).map_err(|e| Refused::Address(e.to_string()))?;
+        if self.ctx.provider.outside_domains(&address).is_some() {
+            return Err(Refused::Domain);
+        }
+        let name = match name {
+            Some(raw) => DisplayName::parse(raw).map_err(|e| Refused::Name(e.to_string()))?,
+            None => None,
+        };
+        Ok(Account { address, name })
+    }
+
+    fn autoconfig(&self, query: &Query) -> Response<Full<Bytes>> {
+        let provider = self.ctx.provider;
+        let rendered = match query.get("emailaddress") {
+            // Some clients ask without the address: the domain-wide file.
+            None | Some("") => thunderbird::render_domain_wide(provider, self.ctx.protocol),
+            Some(_) => match self.account(query.get("emailaddress"), None) {
+                Ok(account) => thunderbird::render_for(&self.ctx, &account),
+                Err(refused) => return refused.plain(),
+            },
+        };
+        match rendered {
+            Ok(bytes) => file(
+                bytes,
+                "text/xml; charset=utf-8",
+                None,
+                "private, max-age=3600",
+            ),
+            Err(e) => server_error(&e),
+        }
+    }
+
+    async fn pox(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
+        let body = Limited::new(req.into_body(), pox::MAX_BODY);
+        let body = match tokio::time::timeout(BODY_TIMEOUT, body.collect()).await {
+            Err(_) => {
+                return text(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "the request body came too slowly\n",
+                );
+            }
+            Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
+                return text(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "an Autodiscover request is at most 64 KB\n",
+                );
+            }
+            Ok(Err(_)) => return text(StatusCode::BAD_REQUEST, "the request body was cut off\n"),
+            Ok(Ok(body)) => body.to_bytes(),
+        };
+        let answered = pox::parse(&body).and_then(|request| {
+            let address = Address::parse(&request.address)
+                .map_err(|_| autodiscover::ErrorCode::InvalidRequest)?;
+            if self.ctx.provider.outside_domains(&address).is_some() {
+                return Err(autodiscover::ErrorCode::NotFound);
+            }
+            Ok(address)
+        });
+        let rendered = match answered {
+            Ok(address) => autodiscover::render(self.ctx.provider, self.ctx.protocol, &address),
+            Err(code) => autodiscover::render_error(code),
+        };
+        match rendered {
+            Ok(bytes) => file(bytes, "text/xml; charset=utf-8", None, "no-store"),
+            Err(e) => server_error(&e),
+        }
+    }
+
+    fn autodiscover_json(&self, query: &Query) -> Response<Full<Bytes>> {
+        let protocol = query.get("protocol").unwrap_or("");
+        if !protocol.eq_ignore_ascii_case("AutodiscoverV1") {
+            return json(
+                StatusCode::BAD_REQUEST,
+                &serde_json::json!({
+                    "ErrorCode": "ProtocolNotSupported",
+                    "ErrorMessage": "Only Protocol=AutodiscoverV1 is answered here",
+                }),
+            );
+        }
+        if let Err(refused) = self.account(query.get("email"), None) {
+            return json(
+                refused.status(),
+                &serde_json::json!({ "ErrorCode": "InvalidUser", "ErrorMessage": refused.message() }),
+            );
+        }
+        match &self.public {
+            Some(public) => json(
+                StatusCode::OK,
+                &serde_json::json!({
+                    "Protocol": "AutodiscoverV1",
+                    "Url": format!("{public}/autodiscover/autodiscover.xml"),
+                }),
+            ),
+            None => json(
+                StatusCode::NOT_FOUND,
+                &serde_json::json!({
+                    "ErrorCode": "NotConfigured",
+                    "ErrorMessage": "the server was started without --public-url",
+                }),
+            ),
+        }
+    }
+
+    fn mobileconfig(&self, query: &Query) -> Response<Full<Bytes>> {
+        let account = match self.account(query.get("emailaddress"), query.get("name")) {
+            Ok(account) => account,
+            Err(refused) => return refused.plain(),
+        };
+        let format = match query.get("kind") {
+            None | Some("") | Some("mail") => Format::Apple,
+            Some("google") => Format::AppleGoogle,
+            Some(_) => return text(StatusCode::BAD_REQUEST, "kind is mail or google\n"),
+        };
+        self.one_file(&account, format)
+    }
+
+    /// `/files/ADDRESS/FILE` or `/files/ADDRESS.zip`.
+    fn files(&self, path: &str, query: &Query) -> Response<Full<Bytes>> {
+        let rest = percent_decode(&path["/files/".len()..]);
+        let (address, file) = match rest.split_once('/') {
+            Some((address, file)) if !file.contains('/') => (address, Some(file)),
+            Some(_) => return text(StatusCode::NOT_FOUND, "not found\n"),
+            None => match rest.strip_suffix(".zip") {
+                Some(address) => (address, None),
+                None => return text(StatusCode::NOT_FOUND, "not found\n"),
+            },
+        };
+        let account = match self.account(Some(address), query.get("name")) {
+            Ok(account) => account,
+            Err(refused) => return refused.plain(),
+        };
+        let Some(file) = file else {
+            return self.person_zip(&account);
+        };
+        let format = self
+            .ctx
+            .formats
+            .iter()
+            .copied()
+            .find(|f| f.file_name(&account).eq_ignore_ascii_case(file));
+        match format {
+            Some(format) => self.one_file(&account, format),
+            None => text(
+                StatusCode::NOT_FOUND,
+                "no such file in this person's folder\n",
+            ),
+        }
+    }
+
+    fn one_file(&self, account: &Account, format: Format) -> Response<Full<Bytes>> {
+        if let Err(e) = format.check(&self.ctx, account) {
+            // A name the chosen PRF encoding cannot carry, say: the person's data, not ours.
+            return text(StatusCode::UNPROCESSABLE_ENTITY, &format!("{e}\n"));
+        }
+        let bytes = match format.render(&self.ctx, account) {
+            Ok(bytes) => bytes,
+            Err(e) => return server_error(&e),
+        };
+        let name = format.file_name(account);
+        let (kind, attachment) = content_type(format);
+        file(
+            bytes,
+            kind,
+            attachment.then_some(name.as_str()),
+            "private, no-cache",
+        )
+    }
+
+    fn person_zip(&self, account: &Account) -> Response<Full<Bytes>> {
+        if let Err(e) = self.ctx.check(account) {
+            return text(StatusCode::UNPROCESSABLE_ENTITY, &format!("{e}\n"));
+        }
+        match bundle::person_zip(&self.ctx, account, bundle::DEFAULT_LEVEL, self.timestamp) {
+            Ok(bytes) => file(
+                bytes,
+                "application/zip",
+                Some(&format!("{}.zip", account.address)),
+                "private, no-cache",
+            ),
+            Err(e) => server_error(&e),
+        }
+    }
+
+    /// `/`: the form, or with an address, the person's guide.
+    fn page(&self, req: &Request<Incoming>, query: &Query) -> Response<Full<Bytes>> {
+        let header = |name: header::HeaderName| {
+            req.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        let lang = page::language(
+            query.get("lang"),
+            header(header::ACCEPT_LANGUAGE).as_deref(),
+        );
+        let address = query.get("emailaddress").unwrap_or("");
+        let name = query.get("name").unwrap_or("");
+        let provider = self.ctx.provider;
+        let form = |status: StatusCode, error: Option<String>| match page::form(
+            provider,
+            &self.base,
+            lang,
+            address,
+            name,
+            error.as_deref(),
+        ) {
+            Ok(bytes) => html(status, bytes),
+            Err(e) => server_error(&e),
+        };
+        if address.trim().is_empty() {
+            return form(StatusCode::OK, None);
+        }
+        let account = match self.account(Some(address), Some(name)) {
+            Ok(account) => account,
+            Err(refused) => {
+                let domains = page::domains(provider);
+                let why = match &refused {
+                    Refused::Missing => unreachable!("an address was given"),
+                    Refused::Address(why) => page::refusal(lang, Refusal::Address(why)),
+                    Refused::Domain => page::refusal(lang, Refusal::Domain(&domains)),
+                    Refused::Name(why) => page::refusal(lang, Refusal::Name(why)),
+                };
+                return form(refused.status(), Some(why));
+            }
+        };
+        let mut ctx = self.ctx.clone();
+        ctx.view = View {
+            langs: vec![lang],
+            first: page::device(header(header::USER_AGENT).as_deref()),
+            links: Links::Web {
+                base: self.base.clone(),
+            },
+            switch: Some((
+                page::other(lang),
+                format!(
+                    "{}/?{}",
+                    self.base,
+                    page::query(account.address.as_str(), name, page::other(lang))
+                ),
+            )),
+        };
+        match Format::Guide.render(&ctx, &account) {
+            Ok(bytes) => html(StatusCode::OK, bytes),
+            Err(e) => server_error(&e),
+        }
+    }
+}
+
+/// Why a request's address or name is refused.
+enum Refused {
+    Missing,
+    Address(String),
+    Domain,
+    Name(String),
+}
+
+impl Refused {
+    fn status(&self) -> StatusCode {
+        match self {
+            Refused::Domain => StatusCode::NOT_FOUND,
+            _ => StatusCode::BAD_REQUEST,
+        }
+    }
+
+    fn message(&self) -> Cow<'static, str> {
+        match self {
+            Refused::Missing => "no address was given (emailaddress=…)".into(),
+            Refused::Address(why) => format!("the address is refused: {why}").into(),
+            Refused::Domain => "this server configures only its provider's mail domains".into(),
+            Refused::Name(why) => format!("the name is refused: {why}").into(),
+        }
+    }
+
+    fn plain(&self) -> Response<Full<Bytes>> {
+        text(self.status(), &format!("{}\n", self.message()))
+    }
+}
+
+/// A query string's parameters, decoded; names compared without case (`Email`, `emailaddress`).
+struct Query(Vec<(String, String)>);
+
+impl Query {
+    fn parse(query: Option<&str>) -> Query {
+        Query(
+            form_urlencoded::parse(query.unwrap_or("").as_bytes())
+                .take(32)
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect(),
+        )
+    }
+
+    /// The first value of `name`.
+    fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// `%XX` sequences of a path decoded (as UTF-8, lossily: a bad one then fails validation).
+fn percent_decode(path: &str) -> String {
+    let bytes = path.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2]))
+        {
+            out.push((h * 16 + l) as u8);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The path as the access log writes it: a segment holding an address (`@`, or `%40`) becomes
+/// `ADDRESS`, keeping a file's suffix after the address (`ADDRESS.prf`, `ADDRESS-outlook.cmd`).
+pub fn logged_path(path: &str) -> String {
+    path.split('/')
+        .map(|segment| {
+            let decoded = percent_decode(segment);
+            match decoded.find('@') {
+                None => segment.to_string(),
+                Some(at) => {
+                    // The address ends where its domain does: at the first character that a
+                    // domain cannot hold, or before a known file suffix.
+                    let after = &decoded[at + 1..];
+                    let suffix = [
+                        "-google.mobileconfig",
+                        ".mobileconfig",
+                        "-outlook.cmd",
+                        ".prf",
+                        ".reg",
+                        ".zip",
+                    ]
+                    .into_iter()
+                    .find(|s| after.ends_with(s))
+                    .unwrap_or("");
+                    format!("ADDRESS{suffix}")
+                }
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// The type and disposition (attachment or not) of a format's file.
+fn content_type(format: Format) -> (&'static str, bool) {
+    match format {
+        Format::Thunderbird => ("text/xml; charset=utf-8", false),
+        Format::Apple | Format::AppleGoogle => ("application/x-apple-aspen-config", true),
+        Format::OutlookPrf | Format::OutlookReg | Format::OutlookCmd => {
+            ("application/octet-stream", true)
+        }
+        Format::Guide => ("text/html; charset=utf-8", false),
+    }
+}
+
+fn response(status: StatusCode, kind: &str, body: Vec<u8>) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_str(kind).expect("a content type"),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    // Page and file addresses hold a person's address: never sent on to another site.
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    response
+}
+
+fn text(status: StatusCode, message: &str) -> Response<Full<Bytes>> {
+    let mut r = response(
+        status,
+        "text/plain; charset=utf-8",
+        message.as_bytes().to_vec(),
+    );
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+fn json(status: StatusCode, value: &serde_json::Value) -> Response<Full<Bytes>> {
+    let mut r = response(status, "application/json", value.to_string().into_bytes());
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+fn html(status: StatusCode, body: Vec<u8>) -> Response<Full<Bytes>> {
+    let mut r = response(status, "text/html; charset=utf-8", body);
+    let headers = r.headers_mut();
+    // The pages run nothing and load nothing but themselves.
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'self'; \
+             base-uri 'none'; frame-ancestors 'none'",
+        ),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+/// A file, with its type, as an attachment named `attachment` when given.
+fn file(
+    bytes: Vec<u8>,
+    kind: &str,
+    attachment: Option<&str>,
+    cache: &'static str,
+) -> Response<Full<Bytes>> {
+    let mut r = response(StatusCode::OK, kind, bytes);
+    let headers = r.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+    if let Some(name) = attachment {
+        // The name is an address and a suffix: ASCII of the safe set, no quote.
+        if let Ok(value) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
+            headers.insert(header::CONTENT_DISPOSITION, value);
+        }
+    }
+    r
+}
+
+fn method_not_allowed(allow: &'static str) -> Response<Full<Bytes>> {
+    let mut r = text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
+    r.headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static(allow));
+    r
+}
+
+/// A renderer failed on validated data: a fault of ours, said without details to the client.
+fn server_error(e: &dyn std::fmt::Display) -> Response<Full<Bytes>> {
+    eprintln!("mailconf: error: {e}");
+    text(StatusCode::INTERNAL_SERVER_ERROR, "internal error\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_log_never_shows_an_address() {
+        for (path, logged) in [
+            (
+                "/files/taro@kyoto-u.ac.jp/taro@kyoto-u.ac.jp.prf",
+                "/files/ADDRESS/ADDRESS.prf",
+            ),
+            (
+                "/files/taro%40kyoto-u.ac.jp/README.html",
+                "/files/ADDRESS/README.html",
+            ),
+            (
+                "/files/a@kyoto-u.ac.jp/a@kyoto-u.ac.jp-google.mobileconfig",
+                "/files/ADDRESS/ADDRESS-google.mobileconfig",
+            ),
+            ("/files/a@kyoto-u.ac.jp.zip", "/files/ADDRESS.zip"),
+            ("/x/%3Cscript%3E@evil", "/x/ADDRESS"),
+            ("/healthz", "/healthz"),
+        ] {
+            assert_eq!(logged_path(path), logged, "{path}");
+        }
+    }
+
+    #[test]
+    fn percent_decoding_keeps_what_is_not_an_escape() {
+        assert_eq!(percent_decode("a%40b"), "a@b");
+        assert_eq!(percent_decode("%4"), "%4");
+        assert_eq!(percent_decode("%zz%"), "%zz%");
+        assert_eq!(percent_decode("%E5%B1%B1"), "山");
+    }
+}
