@@ -72,6 +72,11 @@ fn guide_folder(dir: &Path) -> PathBuf {
 }
 
 fn check_layout(browser: &Browser, what: &str) {
+    check_layout_of(browser, what, true);
+}
+
+/// [`check_layout`]; `with_files`: the page has a list of ways with files.
+fn check_layout_of(browser: &Browser, what: &str, with_files: bool) {
     let out = browser.run(LAYOUT, vec![]);
     assert!(
         out["overflow"].as_i64().unwrap() <= 0,
@@ -80,7 +85,7 @@ fn check_layout(browser: &Browser, what: &str) {
         browser.run(WIDE, vec![])
     );
     let files = out["files"].as_array().unwrap();
-    assert!(!files.is_empty(), "{what}: no file in the list of ways");
+    assert_eq!(!files.is_empty(), with_files, "{what}: the list of ways");
     for file in files {
         assert!(
             file[1].as_u64().unwrap() <= 2,
@@ -107,15 +112,7 @@ fn shot(browser: &Browser, anchor: &str, name: &str) {
         "document.getElementById(arguments[0]).scrollIntoView(); return 0;",
         vec![Value::from(anchor)],
     );
-    let png = browser.window_screenshot();
-    let target = common::root().join("target/screenshots").join(name);
-    std::fs::create_dir_all(target.parent().unwrap()).unwrap();
-    std::fs::write(&target, &png).unwrap();
-    if std::env::var_os("MAILCONF_UPDATE_DIST").is_some() {
-        let dist = common::root().join("dist/screenshots").join(name);
-        std::fs::create_dir_all(dist.parent().unwrap()).unwrap();
-        std::fs::write(dist, &png).unwrap();
-    }
+    save(&browser.window_screenshot(), name);
 }
 
 fn guide_at(device: Device, label: &str) {
@@ -163,4 +160,85 @@ fn the_layout_check_sees_a_broken_page() {
     assert!(out["overflow"].as_i64().unwrap() > 0, "{out}");
     assert!(out["files"][0][1].as_u64().unwrap() > 2, "{out}");
     assert!(!out["broken"].as_array().unwrap().is_empty(), "{out}");
+}
+
+/// The self-service page in a real browser: the form at phone width, typed and sent, the
+/// person's guide with the iPhone's way first, and the Google profile one tap away (a download
+/// of the right bytes); the same at desktop width.
+#[test]
+fn the_self_service_page_works_in_a_browser() {
+    use common::server::Server;
+    let server = Server::start(&["--quiet"]);
+    for (device, label) in [(PHONE, "phone"), (DESKTOP, "desktop")] {
+        let Some(browser) = browser::start(device) else {
+            return;
+        };
+        browser.goto(&server.url("/?lang=en"));
+        check_layout_of(&browser, &format!("form at {label} width"), false);
+        save(
+            &browser.window_screenshot(),
+            &format!("serve-form-{label}.png"),
+        );
+        browser.fill("#emailaddress", "Taro.Yamada@kyoto-u.ac.jp");
+        browser.fill("#name", "山田 太郎");
+        browser.click("button[type=submit]");
+        let url = browser.wait_for_url("emailaddress=");
+        assert!(
+            url.contains("emailaddress=Taro.Yamada%40kyoto-u.ac.jp"),
+            "{url}"
+        );
+        check_layout(&browser, &format!("person's page at {label} width"));
+        let order: Value = browser.run(
+            "return Array.from(document.querySelectorAll('h2[id]')).map(h => h.id);",
+            vec![],
+        );
+        let ids: Vec<&str> = order
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .filter(|id| id.ends_with("-ios") || id.ends_with("-mac") || id.ends_with("-outlook"))
+            .collect();
+        if label == "phone" {
+            assert_eq!(ids[0], "en-ios", "the iPhone's way first: {ids:?}");
+        }
+        save(
+            &browser.window_screenshot(),
+            &format!("serve-guide-{label}.png"),
+        );
+        if label == "phone" {
+            // One tap on the Google profile: the file comes down, as the server sends it.
+            browser.click("ul.ways a.file[href*='google.mobileconfig']");
+            let files = browser.downloaded(1);
+            assert_eq!(files.len(), 1, "no download");
+            let got = std::fs::read(&files[0]).unwrap();
+            let want = common::mailconf()
+                .args([
+                    "profile",
+                    "taro.yamada@kyoto-u.ac.jp",
+                    "--name",
+                    "山田 太郎",
+                    "--format",
+                    "apple-google",
+                ])
+                .output()
+                .unwrap()
+                .stdout;
+            assert_eq!(got, want);
+            let name = files[0].file_name().unwrap().to_string_lossy().into_owned();
+            assert_eq!(name, "taro.yamada@kyoto-u.ac.jp-google.mobileconfig");
+        }
+    }
+}
+
+/// Saves a screenshot under target/screenshots/ and, with MAILCONF_UPDATE_DIST, dist/screenshots/.
+fn save(png: &[u8], name: &str) {
+    let target = common::root().join("target/screenshots").join(name);
+    std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+    std::fs::write(&target, png).unwrap();
+    if std::env::var_os("MAILCONF_UPDATE_DIST").is_some() {
+        let dist = common::root().join("dist/screenshots").join(name);
+        std::fs::create_dir_all(dist.parent().unwrap()).unwrap();
+        std::fs::write(dist, png).unwrap();
+    }
 }

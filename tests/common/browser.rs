@@ -174,6 +174,21 @@ impl Browser {
             .unwrap_or_else(|e| panic!("script failed: {e}\n{script}"))
     }
 
+    /// Waits up to 10 s for the page's address to contain `part`; the address it has then.
+    pub fn wait_for_url(&self, part: &str) -> String {
+        let started = Instant::now();
+        loop {
+            let url = self.url();
+            let ready = self.run("return document.readyState;", vec![]);
+            if (url.contains(part) && ready == "complete")
+                || started.elapsed() > Duration::from_secs(10)
+            {
+                return url;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     pub fn url(&self) -> String {
         self.runtime
             .block_on(self.client().current_url())
@@ -245,8 +260,13 @@ impl Browser {
                 .unwrap()
                 .map(|e| e.unwrap().path())
                 .filter(|p| {
-                    !p.extension()
-                        .is_some_and(|e| e == "crdownload" || e == "tmp")
+                    // Chrome writes a download under a temporary name, then renames it.
+                    let name = p.file_name().unwrap_or_default().to_string_lossy();
+                    !name.starts_with('.')
+                        && !name.starts_with("Unconfirmed")
+                        && !p
+                            .extension()
+                            .is_some_and(|e| e == "crdownload" || e == "tmp")
                 })
                 .collect();
             if done.len() >= count || started.elapsed() > Duration::from_secs(10) {

@@ -196,3 +196,68 @@ impl SignFiles {
         }
     }
 }
+
+/// A profile for a TLS server certificate: the names given as subject alternative names.
+struct ServerProfile {
+    subject: Name,
+    names: Vec<x509_cert::ext::pkix::name::GeneralName>,
+}
+
+impl BuilderProfile for ServerProfile {
+    fn get_issuer(&self, _subject: &Name) -> Name {
+        self.subject.clone()
+    }
+    fn get_subject(&self) -> Name {
+        self.subject.clone()
+    }
+    fn build_extensions(
+        &self,
+        _spk: SubjectPublicKeyInfoRef<'_>,
+        _issuer_spk: SubjectPublicKeyInfoRef<'_>,
+        _tbs: &x509_cert::TbsCertificate,
+    ) -> x509_cert::builder::Result<Vec<Extension>> {
+        use der::Encode;
+        use der::oid::AssociatedOid;
+        let san = x509_cert::ext::pkix::SubjectAltName(self.names.clone());
+        Ok(vec![Extension {
+            extn_id: x509_cert::ext::pkix::SubjectAltName::OID,
+            critical: false,
+            extn_value: der::asn1::OctetString::new(san.to_der()?)?,
+        }])
+    }
+}
+
+/// A self-signed TLS certificate for `localhost` and 127.0.0.1, valid from `from` to `until`,
+/// as PEM files `tls-cert.pem` and `tls-key.pem` in `dir`; returns the certificate's PEM (the
+/// client's trust anchor).
+pub fn tls_files(dir: &std::path::Path, from: SystemTime, until: SystemTime) -> String {
+    use x509_cert::ext::pkix::name::GeneralName;
+    let key = rsa::PrivateKey::generate();
+    let profile = ServerProfile {
+        subject: Name::from_str("CN=localhost,O=mailconf tests").unwrap(),
+        names: vec![
+            GeneralName::DnsName(der::asn1::Ia5String::new("localhost").unwrap()),
+            GeneralName::IpAddress(der::asn1::OctetString::new(vec![127, 0, 0, 1]).unwrap()),
+        ],
+    };
+    let validity = Validity::new(
+        Time::try_from(from).unwrap(),
+        Time::try_from(until).unwrap(),
+    );
+    let signer = SigningKey::<Sha256>::new(key.clone());
+    let cert = CertificateBuilder::new(profile, SerialNumber::from(7u32), validity, spki(&key))
+        .unwrap()
+        .build::<_, Signature>(&signer)
+        .unwrap();
+    let cert_pem = pem(&[&cert]);
+    std::fs::write(dir.join("tls-cert.pem"), &cert_pem).unwrap();
+    std::fs::write(dir.join("tls-key.pem"), key_pem(&key)).unwrap();
+    cert_pem
+}
+
+/// A TLS certificate valid from yesterday for a year.
+pub fn tls_files_now(dir: &std::path::Path) -> String {
+    let now = SystemTime::now();
+    let day = Duration::from_secs(86_400);
+    tls_files(dir, now - day, now + 365 * day)
+}
