@@ -65,6 +65,8 @@ fn dist_is_fresh() {
     actual.remove("README.md");
     // Screenshots come from a browser (tests/pages.rs), whose pixels vary with its fonts.
     actual.retain(|path, _| !path.starts_with("screenshots/"));
+    // Examples written by hand for running the server (a systemd unit, an nginx configuration).
+    actual.retain(|path, _| !path.starts_with("serve/"));
     let stale: Vec<&String> = expected
         .iter()
         .filter(|(p, b)| actual.get(*p) != Some(*b))

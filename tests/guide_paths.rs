@@ -720,3 +720,83 @@ fn the_index_speaks_to_it_staff_and_the_publish_readme_to_web_administrators() {
         assert!(text.contains(words), "{words:?} missing");
     }
 }
+
+/// The text of the QR code drawn by an inline SVG of squares (`M x y h w v h …` paths), read
+/// back with rqrr from the drawing rasterised.
+fn read_qr(svg: &str) -> String {
+    let size: usize = svg
+        .split("width=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .and_then(|w| w.parse().ok())
+        .expect("the drawing's width");
+    let mut dark = vec![false; size * size];
+    let path = svg
+        .split(" d=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap();
+    for square in path.split('M').filter(|s| !s.is_empty()) {
+        let numbers: Vec<usize> = square
+            .split(|c: char| !c.is_ascii_digit())
+            .filter(|n| !n.is_empty())
+            .map(|n| n.parse().unwrap())
+            .collect();
+        let (x, y, w, h) = (numbers[0], numbers[1], numbers[2], numbers[3]);
+        for row in y..y + h {
+            for col in x..x + w {
+                dark[row * size + col] = true;
+            }
+        }
+    }
+    let mut image = rqrr::PreparedImage::prepare_from_greyscale(size, size, |x, y| {
+        if dark[y * size + x] { 0 } else { 255 }
+    });
+    let grids = image.detect_grids();
+    assert_eq!(grids.len(), 1, "one QR code");
+    grids[0].decode().expect("a readable QR code").1
+}
+
+#[test]
+fn the_bundle_points_each_person_to_their_page_when_the_server_is_named() {
+    let toml = KUMAIL_TOML.replace(
+        "# public_url = \"https://mail-setup.kyoto-u.ac.jp\"",
+        "public_url = \"https://mail-setup.kyoto-u.ac.jp/setup/\"",
+    );
+    let p = provider(&toml);
+    let html = guide(&p, Protocol::Pop3);
+    let want = "https://mail-setup.kyoto-u.ac.jp/setup/?emailaddress=taro%40kyoto-u.ac.jp&name=%E5%B1%B1%E7%94%B0%20%E5%A4%AA%E9%83%8E";
+    for lang in ["ja", "en"] {
+        let block = html
+            .select(&sel(&format!("#{lang}-page")))
+            .next()
+            .unwrap_or_else(|| panic!("{lang}: no self-service block"));
+        let links: Vec<&str> = block
+            .select(&sel("a[href]"))
+            .map(|a| a.value().attr("href").unwrap())
+            .collect();
+        assert_eq!(links, [want]);
+        let svg = block.select(&sel("svg")).next().expect("a QR code").html();
+        assert_eq!(
+            read_qr(&svg),
+            want,
+            "the QR code leads to the person's page"
+        );
+    }
+    // The index: the page's root, and its QR code.
+    let ctx = Context::new(&p, None);
+    let account = account();
+    let index =
+        parse(&mailconf::render::index::render(&ctx, &[&account], &["README.txt"], None).unwrap());
+    let block = index
+        .select(&sel(".self-service"))
+        .next()
+        .expect("the index names the page");
+    let svg = block.select(&sel("svg")).next().unwrap().html();
+    assert_eq!(read_qr(&svg), "https://mail-setup.kyoto-u.ac.jp/setup/");
+    // Without a server, neither says anything of one.
+    let html = guide(&Provider::kumail(), Protocol::Pop3);
+    assert!(html.select(&sel(".self-service, svg")).next().is_none());
+}
