@@ -5,7 +5,7 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::io::{Cursor, Read};
+use std::io::Cursor;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
@@ -122,19 +122,6 @@ fn no_name_column_is_said_with_the_header_seen() {
     assert!(!stderr_of(&check).contains("warning"));
 }
 
-/// Every entry of a zip: name → bytes.
-fn entries(bytes: &[u8]) -> BTreeMap<String, Vec<u8>> {
-    let mut zip = zip::ZipArchive::new(Cursor::new(bytes)).unwrap();
-    (0..zip.len())
-        .map(|i| {
-            let mut f = zip.by_index(i).unwrap();
-            let mut out = Vec::new();
-            f.read_to_end(&mut out).unwrap();
-            (f.name().unwrap().to_string(), out)
-        })
-        .collect()
-}
-
 /// Google's list of file types Gmail blocks, also inside archives (Gmail Help, "File types
 /// blocked in Gmail"), kept here apart from the code's own copy.
 const GMAIL_BLOCKED: &str = ".ade, .adp, .apk, .appx, .appxbundle, .bat, .cab, .chm, .cmd, .com, \
@@ -170,7 +157,7 @@ fn each_person_gets_a_zip_that_mail_accepts() {
             .assert()
     };
     run(&[]).success();
-    let bundle = entries(&std::fs::read(&zip_path).unwrap());
+    let bundle = entries_of(&std::fs::read(&zip_path).unwrap());
     let addresses: Vec<String> = bundle
         .keys()
         .filter_map(|n| n.strip_prefix("dept/users/"))
@@ -187,7 +174,7 @@ fn each_person_gets_a_zip_that_mail_accepts() {
     let first = std::fs::read(people.join(&want[0])).unwrap();
 
     for address in &addresses {
-        let mine = entries(&std::fs::read(people.join(format!("{address}.zip"))).unwrap());
+        let mine = entries_of(&std::fs::read(people.join(format!("{address}.zip"))).unwrap());
         // The person's folder alone.
         for name in mine.keys() {
             assert!(name.starts_with(&format!("{address}/")), "{name}");
@@ -266,7 +253,7 @@ fn manifest_csv_opens_in_excel_and_runs_no_formula() {
         .arg("-q")
         .assert()
         .success();
-    let manifest = entries(&std::fs::read(&zip).unwrap())["r/manifest.csv"].clone();
+    let manifest = entries_of(&std::fs::read(&zip).unwrap())["r/manifest.csv"].clone();
     // UTF-8 with a byte-order mark: Excel on Japanese Windows reads it as UTF-8.
     let body = manifest.strip_prefix(b"\xEF\xBB\xBF").expect("a BOM");
     let text = std::str::from_utf8(body).unwrap();
@@ -552,4 +539,9 @@ fn zip_entries_carry_the_rosters_date() {
             .iter()
             .all(|(_, _, unix)| *unix == Some(1_775_035_800))
     );
+}
+
+/// Every entry of a zip: name → bytes.
+fn entries_of(bytes: &[u8]) -> BTreeMap<String, Vec<u8>> {
+    common::zip_entries(bytes).into_iter().collect()
 }

@@ -397,7 +397,7 @@ fn every_file_of_the_folder_is_served_by_its_bundle_name() {
         .arg("-q")
         .assert()
         .success();
-    let bundle = entries(&std::fs::read(&zip).unwrap());
+    let bundle = entries_of(&std::fs::read(&zip).unwrap());
     let r = get(&server.url(&format!("/files/{ADDRESS}.zip?name={}", enc(NAME))));
     assert_eq!(r.status(), 200);
     assert_eq!(header_of(&r, header::CONTENT_TYPE), "application/zip");
@@ -405,7 +405,7 @@ fn every_file_of_the_folder_is_served_by_its_bundle_name() {
         header_of(&r, header::CONTENT_DISPOSITION),
         format!("attachment; filename=\"{ADDRESS}.zip\"")
     );
-    let served = entries(&r.bytes().unwrap());
+    let served = entries_of(&r.bytes().unwrap());
     let folder: BTreeMap<String, Vec<u8>> = bundle
         .into_iter()
         .filter_map(|(n, b)| Some((n.strip_prefix("one/users/")?.to_string(), b)))
@@ -421,18 +421,6 @@ fn every_file_of_the_folder_is_served_by_its_bundle_name() {
     ] {
         assert_eq!(get(&server.url(&path)).status(), status, "{path}");
     }
-}
-
-fn entries(bytes: &[u8]) -> BTreeMap<String, Vec<u8>> {
-    let mut zip = zip::ZipArchive::new(Cursor::new(bytes)).unwrap();
-    (0..zip.len())
-        .map(|i| {
-            let mut f = zip.by_index(i).unwrap();
-            let mut out = Vec::new();
-            f.read_to_end(&mut out).unwrap();
-            (f.name().unwrap().to_string(), out)
-        })
-        .collect()
 }
 
 #[test]
@@ -937,4 +925,9 @@ fn a_body_that_never_comes_gets_408() {
     );
     assert!(t.elapsed() < Duration::from_secs(15));
     assert_eq!(get(&server.url("/healthz")).status(), 200);
+}
+
+/// Every entry of a zip: name → bytes.
+fn entries_of(bytes: &[u8]) -> BTreeMap<String, Vec<u8>> {
+    common::zip_entries(bytes).into_iter().collect()
 }

@@ -22,9 +22,12 @@ use x509_cert::serial_number::SerialNumber;
 use x509_cert::spki::{SubjectPublicKeyInfoOwned, SubjectPublicKeyInfoRef};
 use x509_cert::time::{Time, Validity};
 
+/// A certificate's names, and the subject alternative names of a TLS server's (none for the
+/// others, which then carry no extension at all).
 struct TestProfile {
     subject: Name,
     issuer: Name,
+    names: Vec<x509_cert::ext::pkix::name::GeneralName>,
 }
 
 impl BuilderProfile for TestProfile {
@@ -40,7 +43,17 @@ impl BuilderProfile for TestProfile {
         _issuer_spk: SubjectPublicKeyInfoRef<'_>,
         _tbs: &x509_cert::TbsCertificate,
     ) -> x509_cert::builder::Result<Vec<Extension>> {
-        Ok(Vec::new())
+        use der::Encode;
+        use der::oid::AssociatedOid;
+        if self.names.is_empty() {
+            return Ok(Vec::new());
+        }
+        let san = x509_cert::ext::pkix::SubjectAltName(self.names.clone());
+        Ok(vec![Extension {
+            extn_id: x509_cert::ext::pkix::SubjectAltName::OID,
+            critical: false,
+            extn_value: der::asn1::OctetString::new(san.to_der()?)?,
+        }])
     }
 }
 
@@ -71,6 +84,7 @@ fn issue(
     let profile = TestProfile {
         subject: Name::from_str(subject).unwrap(),
         issuer: issuer.clone(),
+        names: Vec::new(),
     };
     let validity = Validity::new(
         Time::try_from(from).unwrap(),
@@ -197,44 +211,16 @@ impl SignFiles {
     }
 }
 
-/// A profile for a TLS server certificate: the names given as subject alternative names.
-struct ServerProfile {
-    subject: Name,
-    names: Vec<x509_cert::ext::pkix::name::GeneralName>,
-}
-
-impl BuilderProfile for ServerProfile {
-    fn get_issuer(&self, _subject: &Name) -> Name {
-        self.subject.clone()
-    }
-    fn get_subject(&self) -> Name {
-        self.subject.clone()
-    }
-    fn build_extensions(
-        &self,
-        _spk: SubjectPublicKeyInfoRef<'_>,
-        _issuer_spk: SubjectPublicKeyInfoRef<'_>,
-        _tbs: &x509_cert::TbsCertificate,
-    ) -> x509_cert::builder::Result<Vec<Extension>> {
-        use der::Encode;
-        use der::oid::AssociatedOid;
-        let san = x509_cert::ext::pkix::SubjectAltName(self.names.clone());
-        Ok(vec![Extension {
-            extn_id: x509_cert::ext::pkix::SubjectAltName::OID,
-            critical: false,
-            extn_value: der::asn1::OctetString::new(san.to_der()?)?,
-        }])
-    }
-}
-
 /// A self-signed TLS certificate for `localhost` and 127.0.0.1, valid from `from` to `until`,
 /// as PEM files `tls-cert.pem` and `tls-key.pem` in `dir`; returns the certificate's PEM (the
 /// client's trust anchor).
 pub fn tls_files(dir: &std::path::Path, from: SystemTime, until: SystemTime) -> String {
     use x509_cert::ext::pkix::name::GeneralName;
     let key = rsa::PrivateKey::generate();
-    let profile = ServerProfile {
-        subject: Name::from_str("CN=localhost,O=mailconf tests").unwrap(),
+    let subject = Name::from_str("CN=localhost,O=mailconf tests").unwrap();
+    let profile = TestProfile {
+        issuer: subject.clone(),
+        subject,
         names: vec![
             GeneralName::DnsName(der::asn1::Ia5String::new("localhost").unwrap()),
             GeneralName::IpAddress(der::asn1::OctetString::new(vec![127, 0, 0, 1]).unwrap()),
