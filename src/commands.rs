@@ -134,6 +134,7 @@ fn serve(args: ServeArgs) -> Result<(), Error> {
         prf_dir: args.outlook.prf_dir,
         timestamp: bundle::timestamp_now(),
         quiet: args.quiet,
+        admin_htpasswd: args.admin_htpasswd,
         provider,
     };
     Ok(crate::serve::run(config)?)
