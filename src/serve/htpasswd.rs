@@ -6,6 +6,7 @@
 //! plain text) are fast to guess from a stolen file, and are refused at start with the line and
 //! what to do. Messages name the file and the line, never a user name.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
@@ -34,12 +35,19 @@ impl Users {
             .map(|(_, hash)| hash.as_str())
     }
 
-    /// The cost of the file's first hash, to make a stand-in that takes as long to check.
-    pub fn first_cost(&self) -> u32 {
-        self.entries
-            .first()
-            .and_then(|(_, hash)| hash.get(4..6)?.parse().ok())
-            .unwrap_or(bcrypt::DEFAULT_COST)
+    /// The bcrypt cost most entries have (the lowest of the most common): the work done to refuse
+    /// a name the file does not have, as long as a wrong password takes.
+    pub fn usual_cost(&self) -> u32 {
+        let mut counts: HashMap<u32, usize> = HashMap::new();
+        for (_, hash) in &self.entries {
+            if let Some(cost) = hash.get(4..6).and_then(|c| c.parse().ok()) {
+                *counts.entry(cost).or_default() += 1;
+            }
+        }
+        counts
+            .into_iter()
+            .max_by_key(|&(cost, n)| (n, std::cmp::Reverse(cost)))
+            .map_or(bcrypt::DEFAULT_COST, |(cost, _)| cost)
     }
 }
 
@@ -253,7 +261,13 @@ mod tests {
         assert!(bcrypt::verify("secret", users.hash_of("alice").unwrap()).unwrap());
         assert!(users.hash_of("bob").unwrap().starts_with("$2b$"));
         assert_eq!(users.hash_of("carol"), None);
-        assert_eq!(users.first_cost(), 5);
+        assert_eq!(users.usual_cost(), 5);
+        let mixed = format!(
+            "a:{hash}\nb:{}\nc:{}\n",
+            hash.replacen("$05$", "$04$", 1),
+            hash.replacen("$05$", "$04$", 1)
+        );
+        assert_eq!(parse(&mixed).unwrap().usual_cost(), 4);
     }
 
     #[test]
