@@ -49,7 +49,7 @@ pub enum Command {
     /// Answer mail clients' setting lookups (Thunderbird autoconfig, Outlook Autodiscover) and
     /// give each person a page with their own guide and files, over HTTP(S)
     #[command(
-        after_help = "Examples:\n  mailconf serve --listen 127.0.0.1:8080 --public-url https://mail-setup.example.org\n  mailconf serve --listen 0.0.0.0:443 --tls-cert cert.pem --tls-key key.pem --public-url https://mail-setup.example.org"
+        after_help = "Examples:\n  mailconf serve --listen 127.0.0.1:8080 --public-url https://mail-setup.example.org\n  mailconf serve --listen 0.0.0.0:443 --tls-cert cert.pem --tls-key key.pem --public-url https://mail-setup.example.org\n  mailconf serve --listen 127.0.0.1:8080 --public-url https://mail-setup.example.org --admin-htpasswd /etc/mailconf/it-staff.htpasswd"
     )]
     Serve(ServeArgs),
 }
@@ -86,6 +86,12 @@ pub struct ServeArgs {
     pub sign: SignArgs,
     #[command(flatten)]
     pub outlook: OutlookArgs,
+    /// Add the IT-staff page at /admin/: department IT staff upload a roster and get its bundle,
+    /// no terminal needed. They sign in with the names and bcrypt passwords of this Apache
+    /// htpasswd file (htpasswd -B -c FILE NAME), read again when it changes. Served only over
+    /// HTTPS (--tls-cert), on a loopback address, or with --public-url https://… (a TLS proxy)
+    #[arg(long, value_name = "FILE")]
+    pub admin_htpasswd: Option<PathBuf>,
     /// No access log
     #[arg(short, long)]
     pub quiet: bool,

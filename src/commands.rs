@@ -134,6 +134,7 @@ fn serve(args: ServeArgs) -> Result<(), Error> {
         prf_dir: args.outlook.prf_dir,
         timestamp: bundle::timestamp_now(),
         quiet: args.quiet,
+        admin_htpasswd: args.admin_htpasswd,
         provider,
     };
     Ok(crate::serve::run(config)?)
@@ -240,40 +241,21 @@ fn bundle(args: BundleArgs) -> Result<(), Error> {
     // Every account must render before the zip is started: report them all, write nothing
     // (or, with --skip-invalid, leave out the people whose files cannot be made).
     let roster_path = args.roster.roster.display().to_string();
-    let mut problems: Vec<String> = Vec::new();
-    let mut seen = std::collections::HashSet::new();
-    let mut keep = vec![true; roster.accounts.len()];
-    for (i, (account, line)) in roster.accounts.iter().zip(&roster.lines).enumerate() {
-        if let Err(e) = ctx.check(account) {
-            let message = match e.address() {
-                Some(_) if args.skip_invalid => {
-                    eprintln!("{roster_path}:{line}: skipped: {e}");
-                    keep[i] = false;
-                    continue;
-                }
-                Some(_) => format!("{roster_path}:{line}: {e}"),
-                None => format!("{roster_path}: {e}"),
-            };
-            // A provider problem is the same for every account: say it once.
-            if seen.insert(message.clone()) {
-                problems.push(message);
-            }
-        }
+    let checked = bundle::check_accounts(&ctx, roster.accounts, &roster.lines, args.skip_invalid)
+        .map_err(|problems| Error::Unrenderable {
+        problems: problems
+            .iter()
+            .map(|p| match p.line {
+                0 => format!("{roster_path}: {}", p.message),
+                line => format!("{roster_path}:{line}: {}", p.message),
+            })
+            .collect(),
+    })?;
+    for p in &checked.skipped {
+        eprintln!("{roster_path}:{}: skipped: {}", p.line, p.message);
     }
-    if !problems.is_empty() {
-        return Err(Error::Unrenderable { problems });
-    }
-    let skipped = roster.skipped.len() + keep.iter().filter(|k| !**k).count();
-    let accounts: Vec<Account> = if skipped > roster.skipped.len() {
-        let mut keep = keep.into_iter();
-        roster
-            .accounts
-            .into_iter()
-            .filter(|_| keep.next().unwrap_or(true))
-            .collect()
-    } else {
-        roster.accounts
-    };
+    let skipped = roster.skipped.len() + checked.skipped.len();
+    let accounts = checked.accounts;
     if accounts.is_empty() {
         return Err(Error::NothingLeft);
     }
@@ -283,6 +265,7 @@ fn bundle(args: BundleArgs) -> Result<(), Error> {
         timestamp: bundle::timestamp(&args.roster.roster),
         level: args.compression_level,
         per_person: args.per_person.clone(),
+        in_memory: false,
     };
     let summary = bundle::write(&ctx, &accounts, &target, &options)?;
     if !args.quiet {

@@ -1,7 +1,9 @@
 //! The pages people read, in a real browser (headless chromium, see `common::browser`): at phone
 //! width (390 px) and desktop width, nothing runs off the side, file names in the "which way"
-//! list take at most two lines, and no heading or table header breaks a word. Screenshots go
-//! to `target/screenshots/`, and into `dist/screenshots/` with `MAILCONF_UPDATE_DIST=1`.
+//! list take at most two lines, and no heading or table header breaks a word. The self-service
+//! page and the IT-staff page are used as people use them (typed in, files chosen, downloads
+//! compared). Screenshots go to `target/screenshots/`, and into `dist/screenshots/` with
+//! `MAILCONF_UPDATE_DIST=1`.
 
 mod common;
 
@@ -241,4 +243,138 @@ fn save(png: &[u8], name: &str) {
         std::fs::create_dir_all(dist.parent().unwrap()).unwrap();
         std::fs::write(dist, png).unwrap();
     }
+}
+
+/// The IT-staff page in a real browser at desktop width: signed in with Basic credentials, a
+/// roster with a mistake sent (the file chosen as a person does), the problem table read, the
+/// fixed roster sent, and the zip that comes down compared with `mailconf bundle`'s.
+#[test]
+fn the_it_staff_page_works_in_a_browser() {
+    use common::server::Server;
+    const EPOCH: &str = "1775035800";
+    let dir = common::tempdir();
+    let htpasswd = dir.path().join("it-staff.htpasswd");
+    let hash = bcrypt::hash("pass-for-the-test", 4)
+        .unwrap()
+        .replacen("$2b$", "$2y$", 1);
+    std::fs::write(&htpasswd, format!("it-staff:{hash}\n")).unwrap();
+    let server = Server::start_with(
+        &["--quiet", "--admin-htpasswd", htpasswd.to_str().unwrap()],
+        &[("SOURCE_DATE_EPOCH", EPOCH)],
+    );
+    let Some(browser) = browser::start(DESKTOP) else {
+        return;
+    };
+    // Basic credentials in the address: a top-level navigation may carry them, and the browser
+    // then sends them with the form as well.
+    browser.goto(&format!(
+        "http://it-staff:pass-for-the-test@127.0.0.1:{}/admin/?lang=en",
+        server.port
+    ));
+    assert!(browser.wait_for("input#roster"), "{}", browser.source());
+    check_layout_of(&browser, "the IT-staff page", false);
+    save(&browser.screenshot(), "admin-form-desktop.png");
+
+    // Excel's CSV on Japanese Windows: CP932, CRLF; line 4 has a typing mistake.
+    let good = "氏名,メールアドレス,所属\r\n\
+        山田 太郎,taro.yamada@kyoto-u.ac.jp,情報学研究科\r\n\
+        京大 花子,hanako.kyodai@kyoto-u.ac.jp,情報学研究科\r\n\
+        鈴木 一郎,suzuki.ichiro@kyoto-u.ac.jp,工学研究科\r\n\
+        佐藤 美咲,sato.misaki@kyoto-u.ac.jp,工学研究科\r\n";
+    let bad = good
+        .replace("suzuki.ichiro@kyoto-u.ac.jp", "suzuki.ichiro@kyoto-u,ac.jp")
+        .replace("sato.misaki@kyoto-u.ac.jp", "sato.misaki@gmail.com");
+    let cp932 = |text: &str| encoding_rs::SHIFT_JIS.encode(text).0.into_owned();
+    let folder = common::tempdir();
+    let roster = folder.path().join("情報学研究科.csv");
+    std::fs::write(&roster, cp932(&bad)).unwrap();
+    browser.choose_file("#roster", &roster);
+    browser.click("button[type=submit]");
+    assert!(
+        browser.wait_for("table.problems"),
+        "{}\n{}",
+        browser.source(),
+        server.log().join("\n")
+    );
+    let rows = browser.run(
+        "return Array.from(document.querySelectorAll('table.problems tbody tr'))\
+         .map(tr => [tr.cells[0].textContent, tr.cells[1].textContent]);",
+        vec![],
+    );
+    let rows: Vec<(String, String)> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r[0].as_str().unwrap().to_string(),
+                r[1].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    // The same findings as `mailconf check`.
+    let check = common::mailconf()
+        .arg("check")
+        .arg(&roster)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8(check.stderr).unwrap();
+    let prefix = format!("{}:", roster.display());
+    let want: Vec<(String, String)> = stderr
+        .lines()
+        .filter_map(|l| l.strip_prefix(&prefix))
+        .map(|rest| {
+            let (line, message) = rest.split_once(": ").unwrap();
+            (line.to_string(), message.to_string())
+        })
+        .collect();
+    assert_eq!(rows, want);
+    assert_eq!(
+        rows.iter().map(|(l, _)| l.as_str()).collect::<Vec<_>>(),
+        ["4", "5"]
+    );
+    check_layout_of(&browser, "the problem table", false);
+    save(&browser.screenshot(), "admin-problems-desktop.png");
+
+    // Fixed in Excel and chosen again: the department's zip comes down.
+    std::fs::write(&roster, cp932(good)).unwrap();
+    browser.choose_file("#roster", &roster);
+    browser.click("button[type=submit]");
+    let files = browser.downloaded(1);
+    assert_eq!(files.len(), 1, "no download");
+    assert_eq!(
+        files[0].file_name().unwrap().to_string_lossy(),
+        "情報学研究科.zip"
+    );
+    let out = common::tempdir();
+    let cli_zip = out.path().join("情報学研究科.zip");
+    let made = common::mailconf()
+        .env("SOURCE_DATE_EPOCH", EPOCH)
+        .arg("bundle")
+        .arg(&roster)
+        .arg("-o")
+        .arg(&cli_zip)
+        .arg("--quiet")
+        .output()
+        .unwrap();
+    assert!(made.status.success());
+    let got = std::fs::read(&files[0]).unwrap();
+    let want = std::fs::read(&cli_zip).unwrap();
+    let names = |z: &[u8]| {
+        common::zip_entries(z)
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(names(&got), names(&want));
+    assert!(
+        got == want,
+        "the downloaded zip differs from mailconf bundle's"
+    );
+
+    // The page in Japanese, as most department staff will read it.
+    browser.goto(&server.url("/admin/?lang=ja"));
+    assert!(browser.wait_for("input#roster"), "{}", browser.source());
+    check_layout_of(&browser, "the IT-staff page in Japanese", false);
+    save(&browser.screenshot(), "admin-form-desktop-ja.png");
 }

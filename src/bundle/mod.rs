@@ -24,6 +24,7 @@ use rayon::prelude::*;
 use crate::bundle::pattern::Patterns;
 use crate::bundle::zipstream::{Compressed, DosTime, Listing, Spool, ZipStream};
 use crate::input::account::Account;
+use crate::input::roster::Problem;
 use crate::output::{OutputError, PendingDir, PendingFile, SyncingWriter};
 use crate::render::{Context, Format, RenderError, escape, index, publish};
 
@@ -66,6 +67,10 @@ pub struct BundleOptions {
     /// Also write one zip per person into this folder (`ADDRESS.zip`, the person's folder
     /// alone, without the files mail refuses).
     pub per_person: Option<PathBuf>,
+    /// Keep the parts that grow with the roster (the index, the manifest, the zip's central
+    /// directory) in memory instead of unnamed temporary files: for a bundle made from an
+    /// upload, of which nothing may reach the disk.
+    pub in_memory: bool,
 }
 
 impl Default for BundleOptions {
@@ -76,6 +81,7 @@ impl Default for BundleOptions {
             timestamp: DosTime::default(),
             level: DEFAULT_LEVEL,
             per_person: None,
+            in_memory: false,
         }
     }
 }
@@ -115,11 +121,22 @@ pub fn write(
         source,
     };
     let mut out = BufWriter::with_capacity(OUT_BUFFER, SyncingWriter::new(pending.file()));
-    let files = write_zip_and_people(ctx, accounts, &stem, &mut out, options, people.as_ref())
-        .map_err(|e| match e {
-            Failure::Io(source) => write_error(source),
-            Failure::Render(r) => BundleError::Render(r),
-            Failure::Output(o) => BundleError::Output(o),
+    let mut into_folder;
+    let to_people: Option<&mut People<'_>> = match &people {
+        Some(dir) => {
+            into_folder =
+                |name: &str, bytes: &[u8]| dir.write(name, bytes).map_err(Failure::Output);
+            Some(&mut into_folder)
+        }
+        None => None,
+    };
+    let files =
+        write_zip_and_people(ctx, accounts, &stem, &mut out, options, to_people).map_err(|e| {
+            match e {
+                Failure::Io(source) => write_error(source),
+                Failure::Render(r) => BundleError::Render(r),
+                Failure::Output(o) => BundleError::Output(o),
+            }
         })?;
     out.into_inner()
         .map_err(|e| write_error(e.into_error()))?
@@ -140,6 +157,68 @@ pub fn write(
         bytes,
         elapsed: started.elapsed(),
     })
+}
+
+/// The accounts a bundle can be made of, and the people left out (with `skip_invalid`).
+#[derive(Debug)]
+pub struct Checked {
+    pub accounts: Vec<Account>,
+    /// Each left-out person's line and why their files cannot be made.
+    pub skipped: Vec<Problem>,
+}
+
+/// Checks that every chosen format can carry every account (`lines`: each one's roster line), as
+/// `mailconf bundle` does before it writes anything: a person a format refuses (a name the CP932
+/// PRF cannot carry, say) is a problem at their line, or with `skip_invalid` is left out and
+/// listed. A problem that is about no one person (the provider's) is said once, at line 0, and is
+/// never skipped. `mailconf serve`'s IT-staff page checks an upload the same way.
+pub fn check_accounts(
+    ctx: &Context<'_>,
+    accounts: Vec<Account>,
+    lines: &[u64],
+    skip_invalid: bool,
+) -> Result<Checked, Vec<Problem>> {
+    let mut problems: Vec<Problem> = Vec::new();
+    let mut said = std::collections::HashSet::new();
+    let mut skipped = Vec::new();
+    let mut keep = Vec::with_capacity(accounts.len());
+    for (account, &line) in accounts.iter().zip(lines) {
+        let Err(e) = ctx.check(account) else {
+            keep.push(true);
+            continue;
+        };
+        keep.push(false);
+        let problem = match e.address() {
+            Some(_) => Problem {
+                line,
+                message: e.to_string(),
+                row: true,
+            },
+            None => Problem {
+                line: 0,
+                message: e.to_string(),
+                row: false,
+            },
+        };
+        if problem.row && skip_invalid {
+            skipped.push(problem);
+        } else if said.insert((problem.line, problem.message.clone())) {
+            problems.push(problem);
+        }
+    }
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    let accounts = if skipped.is_empty() {
+        accounts
+    } else {
+        accounts
+            .into_iter()
+            .zip(keep)
+            .filter_map(|(account, keep)| keep.then_some(account))
+            .collect()
+    };
+    Ok(Checked { accounts, skipped })
 }
 
 /// Why writing the zip stopped.
@@ -174,16 +253,31 @@ pub fn write_zip<W: Write>(
     write_zip_and_people(ctx, accounts, stem, out, options, None)
 }
 
-/// [`write_zip`], and with `people`, each person's zip (`ADDRESS.zip`) into that folder.
+/// Where each person's zip goes, given its file name (`ADDRESS.zip`) and bytes, in address
+/// order: a folder being written (`--per-person DIR`), or another zip (the IT-staff page).
+pub type People<'p> = dyn FnMut(&str, &[u8]) -> Result<(), Failure> + 'p;
+
+/// [`write_zip`], and with `people`, each person's zip (`ADDRESS.zip`) handed to it.
 pub fn write_zip_and_people<W: Write>(
     ctx: &Context<'_>,
     accounts: &[Account],
     stem: &str,
     out: W,
     options: &BundleOptions,
-    people: Option<&PendingDir>,
+    mut people: Option<&mut People<'_>>,
 ) -> Result<u64, Failure> {
-    let mut zip = ZipStream::new(out, options.timestamp)?;
+    let mut zip = if options.in_memory {
+        ZipStream::small(out, options.timestamp)
+    } else {
+        ZipStream::new(out, options.timestamp)?
+    };
+    let new_spool = || {
+        if options.in_memory {
+            Ok(Spool::in_memory(options.level))
+        } else {
+            Spool::new(options.level)
+        }
+    };
     // A person's zip goes by mail: without the files mail refuses, and a guide that says so.
     let mail = people.is_some().then(|| ctx.mail_safe());
     let (patterns, sorted) = rayon::join(
@@ -217,7 +311,7 @@ pub fn write_zip_and_people<W: Write>(
 
     // The manifest grows with the roster: deflated as it is written, into a temporary file.
     // IT staff open it in Excel: a byte-order mark, and cells that cannot run as formulas.
-    let mut spool = Spool::new(options.level)?;
+    let mut spool = new_spool()?;
     spool.write_all(escape::UTF8_BOM)?;
     let mut manifest = csv::WriterBuilder::new()
         .terminator(csv::Terminator::CRLF)
@@ -237,7 +331,7 @@ pub fn write_zip_and_people<W: Write>(
         // The index has a row per user: rendered and deflated on its own thread while the users
         // are, streamed through a temporary file, never whole in memory.
         let index = scope.spawn(move || -> Result<Spool, Failure> {
-            let mut page = Spool::new(options.level)?;
+            let mut page = new_spool()?;
             index::write(ctx, sorted, publish_paths, generated, &mut page).map_err(
                 |e| match e {
                     // Failing to write the spooled page is failing to write the bundle.
@@ -277,10 +371,8 @@ pub fn write_zip_and_people<W: Write>(
                         .write_record(cells.iter().map(|c| c.as_bytes()))
                         .map_err(csv_error)?;
                 }
-                if let (Some(people), Some(bytes)) = (people, &user.person_zip) {
-                    people
-                        .write(&format!("{email}.zip"), bytes)
-                        .map_err(Failure::Output)?;
+                if let (Some(people), Some(bytes)) = (people.as_mut(), &user.person_zip) {
+                    people(&format!("{email}.zip"), bytes)?;
                 }
                 if let Some(bar) = &progress {
                     bar.inc(1);

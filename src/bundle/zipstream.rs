@@ -253,22 +253,54 @@ pub fn deflate_from(data: &[u8], level: u32, skeletons: &[Skeleton]) -> Option<V
 /// An entry too large to hold in memory, deflated as it is written into a temporary file, with
 /// its CRC-32 and size; [`ZipStream::add_spool`] appends it.
 pub struct Spool {
-    encoder: DeflateEncoder<BufWriter<File>>,
+    encoder: DeflateEncoder<Store>,
     crc: crc32fast::Hasher,
     size: u64,
+}
+
+/// Where a spool's deflated bytes wait: an unnamed temporary file, or memory when nothing may
+/// touch the disk (a bundle made for an upload to `mailconf serve`).
+enum Store {
+    File(BufWriter<File>),
+    Memory(Vec<u8>),
+}
+
+impl Write for Store {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Store::File(file) => file.write(buf),
+            Store::Memory(bytes) => bytes.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Store::File(file) => file.flush(),
+            Store::Memory(_) => Ok(()),
+        }
+    }
 }
 
 impl Spool {
     /// An empty spool that deflates at `level` (zlib's scale: levels above 9 use 9; 0 stores).
     pub fn new(level: u32) -> io::Result<Spool> {
-        Ok(Spool {
-            encoder: DeflateEncoder::new(
-                BufWriter::new(tempfile::tempfile()?),
-                Compression::new(level.min(9)),
-            ),
+        Ok(Spool::with_store(
+            Store::File(BufWriter::new(tempfile::tempfile()?)),
+            level,
+        ))
+    }
+
+    /// [`Spool::new`], kept in memory instead of a temporary file.
+    pub fn in_memory(level: u32) -> Spool {
+        Spool::with_store(Store::Memory(Vec::new()), level)
+    }
+
+    fn with_store(store: Store, level: u32) -> Spool {
+        Spool {
+            encoder: DeflateEncoder::new(store, Compression::new(level.min(9))),
             crc: crc32fast::Hasher::new(),
             size: 0,
-        })
+        }
     }
 }
 
@@ -398,17 +430,30 @@ impl<W: Write> ZipStream<W> {
     /// Appends a spooled entry (see [`Spool`]), listed where `listing` says.
     pub fn add_spool(&mut self, name: &str, spool: Spool, listing: Listing) -> io::Result<()> {
         let Spool { encoder, crc, size } = spool;
-        let mut deflated = encoder.finish()?.into_inner().map_err(|e| e.into_error())?;
-        let compressed_size = deflated.seek(SeekFrom::End(0))?;
-        deflated.seek(SeekFrom::Start(0))?;
-        let header = Header {
+        let header = |compressed_size| Header {
             name,
             method: METHOD_DEFLATED,
             crc32: crc.finalize(),
             compressed_size,
             uncompressed_size: size,
         };
-        self.append_listed(&header, &mut BufReader::new(deflated), listing)
+        match encoder.finish()? {
+            Store::File(file) => {
+                let mut deflated = file.into_inner().map_err(|e| e.into_error())?;
+                let compressed_size = deflated.seek(SeekFrom::End(0))?;
+                deflated.seek(SeekFrom::Start(0))?;
+                self.append_listed(
+                    &header(compressed_size),
+                    &mut BufReader::new(deflated),
+                    listing,
+                )
+            }
+            Store::Memory(deflated) => self.append_listed(
+                &header(deflated.len() as u64),
+                &mut deflated.as_slice(),
+                listing,
+            ),
+        }
     }
 
     /// Writes a local header, the data, and spools the central record.

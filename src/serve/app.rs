@@ -11,8 +11,10 @@
 //! | `GET /files/ADDRESS/FILE`, `GET /files/ADDRESS.zip` | a file of the person's folder, or all of it |
 //! | `GET /` | the self-service form, or with `emailaddress`, the person's guide |
 //! | `GET /healthz` | `ok` |
+//! | `/admin/` | the IT-staff page, with `--admin-htpasswd` ([`super::admin`]); 404 without |
 
 use std::borrow::Cow;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -21,6 +23,8 @@ use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 
+use super::admin::Admin;
+use super::htpasswd::Watched;
 use super::page::{self, Refusal};
 use super::{Config, pox};
 use crate::bundle::{self, zipstream::DosTime};
@@ -42,36 +46,56 @@ pub struct App {
     /// The public URL's path (`""` at the root): links are root-relative under it.
     base: String,
     timestamp: DosTime,
+    /// The IT-staff page, when the server was started with `--admin-htpasswd`.
+    admin: Option<Admin>,
 }
 
 impl App {
-    pub fn new(config: Config) -> App {
+    /// The server's routes; `admin_users`: the IT-staff page's users, checked already.
+    pub fn new(config: Config, admin_users: Option<Watched>) -> App {
         // The provider lives as long as the process: every request's context borrows it.
         let provider: &'static Provider = Box::leak(Box::new(config.provider));
         let mut ctx = Context::new(provider, config.protocol);
         ctx.signer = config.signer;
         ctx.prf_encoding = config.prf_encoding;
         ctx.prf_dir = config.prf_dir;
+        let base = config
+            .public_url
+            .as_ref()
+            .map_or(String::new(), |u| u.path().to_string());
+        let admin = admin_users.map(|users| {
+            Admin::new(
+                users,
+                ctx.clone(),
+                base.clone(),
+                config.public_url.as_ref(),
+                config.tls.is_some(),
+            )
+        });
         App {
             ctx,
             public: config.public_url.as_ref().map(|u| u.base().to_string()),
-            base: config
-                .public_url
-                .as_ref()
-                .map_or(String::new(), |u| u.path().to_string()),
+            base,
             timestamp: config.timestamp,
+            admin,
         }
     }
 
-    /// Answers `req`; the second value is its path for the access log, addresses replaced.
-    pub async fn handle(&self, req: Request<Incoming>) -> Answer {
+    /// Answers `req` from `peer`; the second value is its path for the access log, addresses
+    /// replaced.
+    pub async fn handle(&self, req: Request<Incoming>, peer: SocketAddr) -> Answer {
         let path = req.uri().path().to_string();
         let logged = logged_path(&path);
         let query = Query::parse(req.uri().query());
         let method = req.method().clone();
         let lower = path.to_ascii_lowercase();
         let get = method == Method::GET || method == Method::HEAD;
+        let admin = path == "/admin" || path.starts_with("/admin/");
         let response = match lower.as_str() {
+            _ if admin => match &self.admin {
+                Some(page) => page.handle(req, peer).await,
+                None => text(StatusCode::NOT_FOUND, "not found\n"),
+            },
             "/healthz" if get => text(StatusCode::OK, "ok\n"),
             "/" if get => self.page(&req, &query),
             "/mail/config-v1.1.xml" | "/.well-known/autoconfig/mail/config-v1.1.xml" if get => {
@@ -466,7 +490,7 @@ fn content_type(format: Format) -> (&'static str, bool) {
     }
 }
 
-fn response(status: StatusCode, kind: &str, body: Vec<u8>) -> Response<Full<Bytes>> {
+pub(super) fn response(status: StatusCode, kind: &str, body: Vec<u8>) -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(Bytes::from(body)));
     *response.status_mut() = status;
     let headers = response.headers_mut();
@@ -486,7 +510,7 @@ fn response(status: StatusCode, kind: &str, body: Vec<u8>) -> Response<Full<Byte
     response
 }
 
-fn text(status: StatusCode, message: &str) -> Response<Full<Bytes>> {
+pub(super) fn text(status: StatusCode, message: &str) -> Response<Full<Bytes>> {
     let mut r = response(
         status,
         "text/plain; charset=utf-8",
@@ -504,7 +528,7 @@ fn json(status: StatusCode, value: &serde_json::Value) -> Response<Full<Bytes>> 
     r
 }
 
-fn html(status: StatusCode, body: Vec<u8>) -> Response<Full<Bytes>> {
+pub(super) fn html(status: StatusCode, body: Vec<u8>) -> Response<Full<Bytes>> {
     let mut r = response(status, "text/html; charset=utf-8", body);
     let headers = r.headers_mut();
     // The pages run nothing and load nothing but themselves.
@@ -538,7 +562,7 @@ fn file(
     r
 }
 
-fn method_not_allowed(allow: &'static str) -> Response<Full<Bytes>> {
+pub(super) fn method_not_allowed(allow: &'static str) -> Response<Full<Bytes>> {
     let mut r = text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
     r.headers_mut()
         .insert(header::ALLOW, HeaderValue::from_static(allow));

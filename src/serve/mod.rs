@@ -10,9 +10,13 @@
 //!   the access log, and the graceful stop on SIGINT/SIGTERM;
 //! - [`app`]: the routes and their answers;
 //! - [`page`]: the self-service pages (the form, and the person's guide);
-//! - [`pox`]: reading Outlook's Autodiscover request.
+//! - [`pox`]: reading Outlook's Autodiscover request;
+//! - [`admin`]: the IT-staff page (`--admin-htpasswd`): a roster in, the department's zip out,
+//!   behind a sign-in against an htpasswd file ([`htpasswd`]).
 
+mod admin;
 mod app;
+mod htpasswd;
 mod net;
 mod page;
 mod pox;
@@ -43,6 +47,8 @@ pub struct Config {
     pub timestamp: DosTime,
     /// No access log.
     pub quiet: bool,
+    /// Serve the IT-staff page at `/admin/`, signing in against this htpasswd file.
+    pub admin_htpasswd: Option<PathBuf>,
 }
 
 /// The TLS certificate (chain) and private key, PEM files.
@@ -65,6 +71,16 @@ pub enum ServeError {
     },
     #[error("cannot start the server: {0}")]
     Runtime(std::io::Error),
+    #[error(transparent)]
+    Htpasswd(#[from] htpasswd::HtpasswdError),
+    #[error(
+        "--admin-htpasswd: the IT-staff page carries passwords, so it is served only where they \
+         cannot travel in clear, and {listen} without TLS is not such a place. Do one of: serve \
+         HTTPS with --tls-cert and --tls-key; listen on a loopback address (--listen \
+         127.0.0.1:PORT) behind a TLS proxy; or, if a TLS proxy already stands in front of this \
+         address, say so with --public-url https://…"
+    )]
+    AdminInClear { listen: SocketAddr },
 }
 
 impl ServeError {
@@ -83,6 +99,22 @@ pub fn run(config: Config) -> Result<(), ServeError> {
         Some(files) => Some(net::tls_acceptor(files)?),
         None => None,
     };
+    let admin_users = match &config.admin_htpasswd {
+        Some(path) => {
+            // Basic credentials are in clear but for TLS: ours, a proxy's (a public URL is always
+            // https://), or a hop that never leaves the machine.
+            let safe = config.tls.is_some()
+                || config.listen.ip().is_loopback()
+                || config.public_url.is_some();
+            if !safe {
+                return Err(ServeError::AdminInClear {
+                    listen: config.listen,
+                });
+            }
+            Some(htpasswd::Watched::open(path)?)
+        }
+        None => None,
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -98,7 +130,7 @@ pub fn run(config: Config) -> Result<(), ServeError> {
         let scheme = if tls.is_some() { "https" } else { "http" };
         eprintln!("mailconf: serving on {scheme}://{local} (Ctrl-C stops)");
         let quiet = config.quiet;
-        let app = Arc::new(app::App::new(config));
+        let app = Arc::new(app::App::new(config, admin_users));
         net::serve(app, listener, tls, quiet).await;
         eprintln!("mailconf: stopped");
         Ok(())

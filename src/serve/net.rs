@@ -112,7 +112,7 @@ pub async fn serve(app: Arc<App>, listener: TcpListener, tls: Option<TlsAcceptor
     let stop = stop_signal();
     tokio::pin!(stop);
     loop {
-        let (stream, _peer) = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
                 // Out of file descriptors and the like: wait a little rather than spin.
@@ -134,7 +134,7 @@ pub async fn serve(app: Arc<App>, listener: TcpListener, tls: Option<TlsAcceptor
         tokio::spawn(async move {
             let service = service_fn(move |req: Request<Incoming>| {
                 let app = app.clone();
-                async move { Ok::<_, Infallible>(answer(&app, req, quiet).await) }
+                async move { Ok::<_, Infallible>(answer(&app, req, peer, quiet).await) }
             });
             match tls {
                 Some(acceptor) => {
@@ -162,16 +162,17 @@ pub async fn serve(app: Arc<App>, listener: TcpListener, tls: Option<TlsAcceptor
 }
 
 /// Answers one request and writes its access-log line: method, path (addresses replaced),
-/// status, bytes, milliseconds. The query string, which holds addresses and names, is never
-/// written.
+/// status, bytes, milliseconds. The query string, which holds addresses and names, and the
+/// client's address are never written.
 async fn answer(
     app: &App,
     req: Request<Incoming>,
+    peer: std::net::SocketAddr,
     quiet: bool,
 ) -> hyper::Response<http_body_util::Full<bytes::Bytes>> {
     let started = Instant::now();
     let method = req.method().clone();
-    let (response, logged_path) = app.handle(req).await;
+    let (response, logged_path) = app.handle(req, peer).await;
     if !quiet {
         let line = format!(
             "{method} {logged_path} {} {} {:.1}ms\n",

@@ -248,6 +248,39 @@ impl Browser {
         });
     }
 
+    /// Chooses `path` in the file input `css` (as a person picking the file would).
+    pub fn choose_file(&self, css: &str, path: &Path) {
+        self.runtime.block_on(async {
+            let input = self
+                .client()
+                .find(Locator::Css(css))
+                .await
+                .unwrap_or_else(|e| panic!("{css}: {e}"));
+            input
+                .send_keys(path.to_str().expect("a UTF-8 path"))
+                .await
+                .unwrap();
+        });
+    }
+
+    /// Waits up to 10 s for an element `css` to be on a loaded page; whether it came.
+    pub fn wait_for(&self, css: &str) -> bool {
+        let started = Instant::now();
+        loop {
+            let found = self.run(
+                "return document.readyState === 'complete' && document.querySelector(arguments[0]) !== null;",
+                vec![Value::from(css)],
+            );
+            if found == Value::Bool(true) {
+                return true;
+            }
+            if started.elapsed() > Duration::from_secs(10) {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     pub fn source(&self) -> String {
         self.runtime.block_on(self.client().source()).unwrap()
     }

@@ -23,9 +23,14 @@ impl Server {
 
     /// [`Server::start`] with environment variables.
     pub fn start_with(args: &[&str], env: &[(&str, &str)]) -> Server {
+        Server::start_on("127.0.0.1:0", args, env)
+    }
+
+    /// [`Server::start_with`] listening on `listen` (its URLs still go to 127.0.0.1).
+    pub fn start_on(listen: &str, args: &[&str], env: &[(&str, &str)]) -> Server {
         let mut command = Command::new(assert_cmd::cargo::cargo_bin!("mailconf"));
         command
-            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(["serve", "--listen", listen])
             .args(args)
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
@@ -59,6 +64,10 @@ impl Server {
             }
         };
         let port = url.rsplit(':').next().unwrap().parse().unwrap();
+        // A wildcard address is reached on the loopback one.
+        let url = url
+            .replace("://0.0.0.0:", "://127.0.0.1:")
+            .replace("://[::]:", "://[::1]:");
         Server {
             child: Some(child),
             base: url,
