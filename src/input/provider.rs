@@ -810,8 +810,7 @@ impl Provider {
         }
         let domains: Vec<&str> = self.domains.iter().map(|d| d.as_str()).collect();
         Some(format!(
-            "{address} is not in the provider's mail domains ({}): correct the address, or use \
-             --provider with the provider file of its institution",
+            "{address} is not in the provider's mail domains ({}): correct the address",
             domains.join(", ")
         ))
     }
