@@ -201,7 +201,8 @@ fn has_percent_pair(text: &str) -> bool {
 pub fn unencodable(text: &str, encoding: PrfEncoding) -> Option<char> {
     match encoding {
         PrfEncoding::Utf16le => None,
-        PrfEncoding::Cp932 => text.chars().find(|&c| {
+        // ASCII is ASCII in CP932 (WHATWG's Shift_JIS): only the rest needs the round trip.
+        PrfEncoding::Cp932 => text.chars().filter(|c| !c.is_ascii()).find(|&c| {
             let mut buf = [0u8; 4];
             let one = c.encode_utf8(&mut buf);
             let (bytes, _, had_errors) = SHIFT_JIS.encode(one);
@@ -413,15 +414,21 @@ pub fn render_cmd(_ctx: &Context<'_>, account: &Account) -> Result<Vec<u8>, Rend
     };
     static SIZE: SizeHint = SizeHint::new();
     let text = render_text(&template, "the Outlook launcher (.cmd)", &SIZE)?;
-    encode(&crlf(&text), PrfEncoding::Cp932).map_err(|ch| {
-        RenderError::Outlook(OutlookError::Unencodable {
+    // Only the template's own text is not ASCII, and a test checks that it comes back from CP932
+    // unchanged: one encoding pass, without the per-character check names need.
+    let text = crlf(&text);
+    let (bytes, _, had_errors) = SHIFT_JIS.encode(&text);
+    if had_errors {
+        let ch = unencodable(&text, PrfEncoding::Cp932).unwrap_or('\u{FFFD}');
+        return Err(RenderError::Outlook(OutlookError::Unencodable {
             address: account.address.clone(),
             what: "the launcher template",
             text: "templates/outlook/import.cmd".to_string(),
             ch,
             encoding: PrfEncoding::Cp932,
-        })
-    })
+        }));
+    }
+    Ok(bytes.into_owned())
 }
 
 fn render_text(
@@ -491,6 +498,15 @@ mod tests {
             assert_eq!(unencodable(ok, PrfEncoding::Cp932), None, "{ok}");
         }
         assert_eq!(unencodable("😀〜", PrfEncoding::Utf16le), None);
+    }
+
+    /// The launcher's Japanese messages come back from CP932 exactly: no character is missing
+    /// or turned into a look-alike (render_cmd relies on it).
+    #[test]
+    fn the_launcher_template_round_trips_in_cp932() {
+        let template = include_str!("../../templates/outlook/import.cmd");
+        assert!(!template.is_ascii(), "it has its Japanese messages");
+        assert_eq!(unencodable(template, PrfEncoding::Cp932), None);
     }
 
     #[test]
