@@ -253,30 +253,59 @@ pub fn deflate_from(data: &[u8], level: u32, skeletons: &[Skeleton]) -> Option<V
 /// An entry too large to hold in memory, deflated as it is written into a temporary file, with
 /// its CRC-32 and size; [`ZipStream::add_spool`] appends it.
 pub struct Spool {
-    encoder: DeflateEncoder<Store>,
+    encoder: DeflateEncoder<Held>,
     crc: crc32fast::Hasher,
     size: u64,
 }
 
-/// Where a spool's deflated bytes wait: an unnamed temporary file, or memory when nothing may
-/// touch the disk (a bundle made for an upload to `mailconf serve`).
-enum Store {
+/// Bytes put aside until the end of a zip (a spool's deflated data, the central directory): an
+/// unnamed temporary file, when they grow with the department, or memory, for a small zip or when
+/// nothing may touch the disk (a bundle made for an upload to `mailconf serve`).
+enum Held {
     File(BufWriter<File>),
     Memory(Vec<u8>),
 }
 
-impl Write for Store {
+impl Held {
+    fn file() -> io::Result<Held> {
+        Ok(Held::File(BufWriter::new(tempfile::tempfile()?)))
+    }
+
+    /// Everything held, to read from the start.
+    fn into_reader(self) -> io::Result<Box<dyn Read>> {
+        match self {
+            Held::File(file) => {
+                let mut file = file.into_inner().map_err(|e| e.into_error())?;
+                file.seek(SeekFrom::Start(0))?;
+                Ok(Box::new(BufReader::new(file)))
+            }
+            Held::Memory(bytes) => Ok(Box::new(io::Cursor::new(bytes))),
+        }
+    }
+
+    fn len(&mut self) -> io::Result<u64> {
+        match self {
+            Held::File(file) => {
+                file.flush()?;
+                file.get_mut().seek(SeekFrom::End(0))
+            }
+            Held::Memory(bytes) => Ok(bytes.len() as u64),
+        }
+    }
+}
+
+impl Write for Held {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {
-            Store::File(file) => file.write(buf),
-            Store::Memory(bytes) => bytes.write(buf),
+            Held::File(file) => file.write(buf),
+            Held::Memory(bytes) => bytes.write(buf),
         }
     }
 
     fn flush(&mut self) -> io::Result<()> {
         match self {
-            Store::File(file) => file.flush(),
-            Store::Memory(_) => Ok(()),
+            Held::File(file) => file.flush(),
+            Held::Memory(_) => Ok(()),
         }
     }
 }
@@ -284,18 +313,15 @@ impl Write for Store {
 impl Spool {
     /// An empty spool that deflates at `level` (zlib's scale: levels above 9 use 9; 0 stores).
     pub fn new(level: u32) -> io::Result<Spool> {
-        Ok(Spool::with_store(
-            Store::File(BufWriter::new(tempfile::tempfile()?)),
-            level,
-        ))
+        Ok(Spool::with_store(Held::file()?, level))
     }
 
     /// [`Spool::new`], kept in memory instead of a temporary file.
     pub fn in_memory(level: u32) -> Spool {
-        Spool::with_store(Store::Memory(Vec::new()), level)
+        Spool::with_store(Held::Memory(Vec::new()), level)
     }
 
-    fn with_store(store: Store, level: u32) -> Spool {
+    fn with_store(store: Held, level: u32) -> Spool {
         Spool {
             encoder: DeflateEncoder::new(store, Compression::new(level.min(9))),
             crc: crc32fast::Hasher::new(),
@@ -354,33 +380,10 @@ pub enum Listing {
     First,
 }
 
-/// Where a zip's central directory waits until the end: a temporary file for a bundle, which
-/// has records for every file of a department, or memory for a person's zip of a few files.
-enum Central {
-    Spooled(BufWriter<File>),
-    Memory(Vec<u8>),
-}
-
-impl Write for Central {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self {
-            Central::Spooled(file) => file.write(buf),
-            Central::Memory(bytes) => bytes.write(buf),
-        }
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        match self {
-            Central::Spooled(file) => file.flush(),
-            Central::Memory(_) => Ok(()),
-        }
-    }
-}
-
 /// Appends entries to a zip in the order given.
 pub struct ZipStream<W: Write> {
     out: Counting<W>,
-    central: Central,
+    central: Held,
     /// Central records listed before all others ([`Listing::First`]): a few, in memory.
     first: Vec<u8>,
     central_len: u64,
@@ -392,16 +395,15 @@ impl<W: Write> ZipStream<W> {
     /// Starts a zip whose entries all carry `time`, its central directory spooled to a
     /// temporary file.
     pub fn new(out: W, time: DosTime) -> io::Result<ZipStream<W>> {
-        let central = Central::Spooled(BufWriter::new(tempfile::tempfile()?));
-        Ok(ZipStream::with_central(out, time, central))
+        Ok(ZipStream::with_central(out, time, Held::file()?))
     }
 
     /// Starts a zip of a few entries, its central directory in memory.
     pub fn small(out: W, time: DosTime) -> ZipStream<W> {
-        ZipStream::with_central(out, time, Central::Memory(Vec::new()))
+        ZipStream::with_central(out, time, Held::Memory(Vec::new()))
     }
 
-    fn with_central(out: W, time: DosTime, central: Central) -> ZipStream<W> {
+    fn with_central(out: W, time: DosTime, central: Held) -> ZipStream<W> {
         ZipStream {
             out: Counting {
                 inner: out,
@@ -437,23 +439,13 @@ impl<W: Write> ZipStream<W> {
             compressed_size,
             uncompressed_size: size,
         };
-        match encoder.finish()? {
-            Store::File(file) => {
-                let mut deflated = file.into_inner().map_err(|e| e.into_error())?;
-                let compressed_size = deflated.seek(SeekFrom::End(0))?;
-                deflated.seek(SeekFrom::Start(0))?;
-                self.append_listed(
-                    &header(compressed_size),
-                    &mut BufReader::new(deflated),
-                    listing,
-                )
-            }
-            Store::Memory(deflated) => self.append_listed(
-                &header(deflated.len() as u64),
-                &mut deflated.as_slice(),
-                listing,
-            ),
-        }
+        let mut deflated = encoder.finish()?;
+        let compressed_size = deflated.len()?;
+        self.append_listed(
+            &header(compressed_size),
+            &mut deflated.into_reader()?,
+            listing,
+        )
     }
 
     /// Writes a local header, the data, and spools the central record.
@@ -551,14 +543,7 @@ impl<W: Write> ZipStream<W> {
     pub fn finish(mut self) -> io::Result<W> {
         let cd_offset = self.out.written;
         self.out.write_all(&self.first)?;
-        match self.central {
-            Central::Spooled(file) => {
-                let mut central = file.into_inner().map_err(|e| e.into_error())?;
-                central.seek(SeekFrom::Start(0))?;
-                io::copy(&mut central, &mut self.out)?;
-            }
-            Central::Memory(bytes) => self.out.write_all(&bytes)?,
-        }
+        io::copy(&mut self.central.into_reader()?, &mut self.out)?;
         let cd_len = self.central_len;
         let needs_zip64 = self.entries >= 0xFFFF || cd_len >= U32_MAX || cd_offset >= U32_MAX;
         let mut end = Vec::with_capacity(98);
