@@ -85,6 +85,19 @@ impl Server {
         self.log.lock().unwrap().clone()
     }
 
+    /// Waits (up to 5 s) for a stderr line containing `part`; all lines so far.
+    pub fn log_with(&self, part: &str) -> Vec<String> {
+        let started = Instant::now();
+        loop {
+            let lines = self.log();
+            if lines.iter().any(|l| l.contains(part)) || started.elapsed() > Duration::from_secs(5)
+            {
+                return lines;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// The access-log lines written so far, waiting a little for `at_least` of them.
     pub fn access_log(&self, at_least: usize) -> Vec<String> {
         let started = Instant::now();
