@@ -13,6 +13,8 @@ pub struct Server {
     pub base: String,
     pub port: u16,
     log: Arc<Mutex<Vec<String>>>,
+    /// Reads stderr into `log` until the server closes it.
+    reader: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Server {
@@ -42,7 +44,7 @@ impl Server {
         let log = Arc::new(Mutex::new(Vec::new()));
         let (tx, rx) = std::sync::mpsc::channel();
         let shared = log.clone();
-        std::thread::spawn(move || {
+        let reader = std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
                 if let Some(rest) = line.strip_prefix("mailconf: serving on ") {
@@ -73,6 +75,7 @@ impl Server {
             base: url,
             port,
             log,
+            reader: Some(reader),
         }
     }
 
@@ -125,7 +128,10 @@ impl Server {
         let started = Instant::now();
         loop {
             if let Some(status) = child.try_wait().unwrap() {
-                std::thread::sleep(Duration::from_millis(50));
+                // Every line it wrote, up to its end.
+                if let Some(reader) = self.reader.take() {
+                    let _ = reader.join();
+                }
                 return (status, self.log());
             }
             if started.elapsed() > Duration::from_secs(60) {
