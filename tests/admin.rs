@@ -584,19 +584,8 @@ fn problems_come_back_as_the_table_check_prints_and_can_be_skipped() {
     let page = r.text().unwrap();
     let rows = problem_rows(&page);
     // `mailconf check` on the same file: FILE:LINE: message, one line each.
-    let check = mailconf().arg("check").arg(&path).output().unwrap();
-    assert_eq!(check.status.code(), Some(1));
-    let stderr = String::from_utf8(check.stderr).unwrap();
-    let prefix = format!("{}:", path.display());
-    let want: Vec<(String, String)> = stderr
-        .lines()
-        .filter_map(|l| l.strip_prefix(&prefix))
-        .map(|rest| {
-            let (line, message) = rest.split_once(": ").unwrap();
-            (line.to_string(), message.to_string())
-        })
-        .collect();
-    assert_eq!(want.len(), 3, "{stderr}");
+    let want = common::check_findings(&path);
+    assert_eq!(want.len(), 3, "{want:?}");
     assert_eq!(rows, want);
     assert_eq!(
         rows.iter().map(|(l, _)| l.as_str()).collect::<Vec<_>>(),

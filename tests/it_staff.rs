@@ -244,16 +244,8 @@ fn manifest_csv_opens_in_excel_and_runs_no_formula() {
         "name,email\n=HYPERLINK(\"http://x\"),a@kyoto-u.ac.jp\n+81 75 753,b@kyoto-u.ac.jp\n\
          @SUM(A1),c@kyoto-u.ac.jp\n'quoted',d@kyoto-u.ac.jp\n山田 太郎,-dash@kyoto-u.ac.jp\n",
     );
-    let zip = dir.path().join("r.zip");
-    mailconf()
-        .arg("bundle")
-        .arg(&roster)
-        .arg("-o")
-        .arg(&zip)
-        .arg("-q")
-        .assert()
-        .success();
-    let manifest = entries_of(&std::fs::read(&zip).unwrap())["r/manifest.csv"].clone();
+    let manifest =
+        common::bundle_entries(&roster, &dir.path().join("r.zip"))["r/manifest.csv"].clone();
     // UTF-8 with a byte-order mark: Excel on Japanese Windows reads it as UTF-8.
     let body = manifest.strip_prefix(b"\xEF\xBB\xBF").expect("a BOM");
     let text = std::str::from_utf8(body).unwrap();

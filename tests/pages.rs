@@ -313,21 +313,7 @@ fn the_it_staff_page_works_in_a_browser() {
         })
         .collect();
     // The same findings as `mailconf check`.
-    let check = common::mailconf()
-        .arg("check")
-        .arg(&roster)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8(check.stderr).unwrap();
-    let prefix = format!("{}:", roster.display());
-    let want: Vec<(String, String)> = stderr
-        .lines()
-        .filter_map(|l| l.strip_prefix(&prefix))
-        .map(|rest| {
-            let (line, message) = rest.split_once(": ").unwrap();
-            (line.to_string(), message.to_string())
-        })
-        .collect();
+    let want = common::check_findings(&roster);
     assert_eq!(rows, want);
     assert_eq!(
         rows.iter().map(|(l, _)| l.as_str()).collect::<Vec<_>>(),

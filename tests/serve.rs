@@ -388,16 +388,7 @@ fn every_file_of_the_folder_is_served_by_its_bundle_name() {
     let dir = tempdir();
     let roster = dir.path().join("one.csv");
     std::fs::write(&roster, format!("name,email\n{NAME},{ADDRESS}\n")).unwrap();
-    let zip = dir.path().join("one.zip");
-    mailconf()
-        .arg("bundle")
-        .arg(&roster)
-        .arg("-o")
-        .arg(&zip)
-        .arg("-q")
-        .assert()
-        .success();
-    let bundle = entries_of(&std::fs::read(&zip).unwrap());
+    let bundle = common::bundle_entries(&roster, &dir.path().join("one.zip"));
     let r = get(&server.url(&format!("/files/{ADDRESS}.zip?name={}", enc(NAME))));
     assert_eq!(r.status(), 200);
     assert_eq!(header_of(&r, header::CONTENT_TYPE), "application/zip");

@@ -241,3 +241,33 @@ pub fn zip_central_flags(bytes: &[u8]) -> Vec<(String, u16)> {
     }
     out
 }
+
+/// What `mailconf check ROSTER` finds: (line, message) for each `ROSTER:LINE: message` it prints.
+pub fn check_findings(roster: &Path) -> Vec<(String, String)> {
+    let out = mailconf().arg("check").arg(roster).output().unwrap();
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    let prefix = format!("{}:", roster.display());
+    stderr
+        .lines()
+        .filter_map(|l| l.strip_prefix(&prefix))
+        .map(|rest| {
+            let (line, message) = rest.split_once(": ").unwrap();
+            (line.to_string(), message.to_string())
+        })
+        .collect()
+}
+
+/// Every entry (name → bytes) of the zip `mailconf bundle ROSTER -o ZIP -q` writes.
+pub fn bundle_entries(roster: &Path, zip: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    mailconf()
+        .arg("bundle")
+        .arg(roster)
+        .arg("-o")
+        .arg(zip)
+        .arg("-q")
+        .assert()
+        .success();
+    zip_entries(&std::fs::read(zip).unwrap())
+        .into_iter()
+        .collect()
+}
