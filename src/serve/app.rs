@@ -343,7 +343,9 @@ impl App {
             Err(refused) => {
                 let domains = page::domains(provider);
                 let why = match &refused {
-                    Refused::Missing => unreachable!("an address was given"),
+                    // The form was sent with an address, so Missing cannot come back; if it did,
+                    // it would be said as any other refused address.
+                    Refused::Missing => page::refusal(lang, Refusal::Address(&refused.message())),
                     Refused::Address(why) => page::refusal(lang, Refusal::Address(why)),
                     Refused::Domain => page::refusal(lang, Refusal::Domain(&domains)),
                     Refused::Name(why) => page::refusal(lang, Refusal::Name(why)),
