@@ -18,15 +18,18 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
-use hyper::header::{self, HeaderValue};
+use hyper::header;
 use hyper::{Method, Request, Response, StatusCode};
 
 use super::admin::Admin;
+use super::config::Config;
 use super::htpasswd::Watched;
 use super::page::{self, Refusal};
-use super::{Config, pox};
+use super::pox;
+use super::reply::{Reply, file, full, html, json, method_not_allowed, server_error, text};
+use super::request::{Query, logged_path, percent_decode};
 use crate::bundle::{self, zipstream::DosTime};
 use crate::input::account::{Account, Address, DisplayName};
 use crate::input::provider::Provider;
@@ -36,7 +39,7 @@ use crate::render::{Context, Format, autodiscover, thunderbird};
 /// How long a client may take to send a request's body.
 const BODY_TIMEOUT: Duration = Duration::from_secs(10);
 
-pub type Answer = (Response<Full<Bytes>>, String);
+pub type Answer = (Reply, String);
 
 /// What the server renders from, for its whole life.
 pub struct App {
@@ -116,7 +119,7 @@ impl App {
         };
         let response = if method == Method::HEAD {
             let (parts, _) = response.into_parts();
-            Response::from_parts(parts, Full::new(Bytes::new()))
+            Response::from_parts(parts, full(Bytes::new()))
         } else {
             response
         };
@@ -137,7 +140,7 @@ impl App {
         Ok(Account { address, name })
     }
 
-    fn autoconfig(&self, query: &Query) -> Response<Full<Bytes>> {
+    fn autoconfig(&self, query: &Query) -> Reply {
         let provider = self.ctx.provider;
         let rendered = match query.get("emailaddress") {
             // Some clients ask without the address: the domain-wide file.
@@ -158,7 +161,7 @@ impl App {
         }
     }
 
-    async fn pox(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    async fn pox(&self, req: Request<Incoming>) -> Reply {
         let body = Limited::new(req.into_body(), pox::MAX_BODY);
         let body = match tokio::time::timeout(BODY_TIMEOUT, body.collect()).await {
             Err(_) => {
@@ -194,7 +197,7 @@ impl App {
         }
     }
 
-    fn autodiscover_json(&self, query: &Query) -> Response<Full<Bytes>> {
+    fn autodiscover_json(&self, query: &Query) -> Reply {
         let protocol = query.get("protocol").unwrap_or("");
         if !protocol.eq_ignore_ascii_case("AutodiscoverV1") {
             return json(
@@ -229,7 +232,7 @@ impl App {
         }
     }
 
-    fn mobileconfig(&self, query: &Query) -> Response<Full<Bytes>> {
+    fn mobileconfig(&self, query: &Query) -> Reply {
         let account = match self.account(query.get("emailaddress"), query.get("name")) {
             Ok(account) => account,
             Err(refused) => return refused.plain(),
@@ -243,7 +246,7 @@ impl App {
     }
 
     /// `/files/ADDRESS/FILE` or `/files/ADDRESS.zip`.
-    fn files(&self, path: &str, query: &Query) -> Response<Full<Bytes>> {
+    fn files(&self, path: &str, query: &Query) -> Reply {
         let rest = percent_decode(&path["/files/".len()..]);
         let (address, file) = match rest.split_once('/') {
             Some((address, file)) if !file.contains('/') => (address, Some(file)),
@@ -275,7 +278,7 @@ impl App {
         }
     }
 
-    fn one_file(&self, account: &Account, format: Format) -> Response<Full<Bytes>> {
+    fn one_file(&self, account: &Account, format: Format) -> Reply {
         if let Err(e) = format.check(&self.ctx, account) {
             // A name the chosen PRF encoding cannot carry, say: the person's data, not ours.
             return text(StatusCode::UNPROCESSABLE_ENTITY, &format!("{e}\n"));
@@ -294,7 +297,7 @@ impl App {
         )
     }
 
-    fn person_zip(&self, account: &Account) -> Response<Full<Bytes>> {
+    fn person_zip(&self, account: &Account) -> Reply {
         if let Err(e) = self.ctx.check(account) {
             return text(StatusCode::UNPROCESSABLE_ENTITY, &format!("{e}\n"));
         }
@@ -310,7 +313,7 @@ impl App {
     }
 
     /// `/`: the form, or with an address, the person's guide.
-    fn page(&self, req: &Request<Incoming>, query: &Query) -> Response<Full<Bytes>> {
+    fn page(&self, req: &Request<Incoming>, query: &Query) -> Reply {
         let header = |name: header::HeaderName| {
             req.headers()
                 .get(name)
@@ -401,83 +404,9 @@ impl Refused {
         }
     }
 
-    fn plain(&self) -> Response<Full<Bytes>> {
+    fn plain(&self) -> Reply {
         text(self.status(), &format!("{}\n", self.message()))
     }
-}
-
-/// A query string's parameters, decoded; names compared without case (`Email`, `emailaddress`).
-struct Query(Vec<(String, String)>);
-
-impl Query {
-    fn parse(query: Option<&str>) -> Query {
-        Query(
-            form_urlencoded::parse(query.unwrap_or("").as_bytes())
-                .take(32)
-                .map(|(k, v)| (k.into_owned(), v.into_owned()))
-                .collect(),
-        )
-    }
-
-    /// The first value of `name`.
-    fn get(&self, name: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-/// `%XX` sequences of a path decoded (as UTF-8, lossily: a bad one then fails validation).
-fn percent_decode(path: &str) -> String {
-    let bytes = path.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |b: u8| (b as char).to_digit(16);
-        if bytes[i] == b'%'
-            && i + 2 < bytes.len()
-            && let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2]))
-        {
-            out.push((h * 16 + l) as u8);
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-/// The path as the access log writes it: a segment holding an address (`@`, or `%40`) becomes
-/// `ADDRESS`, keeping a file's suffix after the address (`ADDRESS.prf`, `ADDRESS-outlook.cmd`).
-pub fn logged_path(path: &str) -> String {
-    path.split('/')
-        .map(|segment| {
-            let decoded = percent_decode(segment);
-            match decoded.find('@') {
-                None => segment.to_string(),
-                Some(at) => {
-                    // The address ends where its domain does: at the first character that a
-                    // domain cannot hold, or before a known file suffix.
-                    let after = &decoded[at + 1..];
-                    let suffix = [
-                        "-google.mobileconfig",
-                        ".mobileconfig",
-                        "-outlook.cmd",
-                        ".prf",
-                        ".reg",
-                        ".zip",
-                    ]
-                    .into_iter()
-                    .find(|s| after.ends_with(s))
-                    .unwrap_or("");
-                    format!("ADDRESS{suffix}")
-                }
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("/")
 }
 
 /// The type and disposition (attachment or not) of a format's file.
@@ -489,126 +418,5 @@ fn content_type(format: Format) -> (&'static str, bool) {
             ("application/octet-stream", true)
         }
         Format::Guide => ("text/html; charset=utf-8", false),
-    }
-}
-
-pub(super) fn response(status: StatusCode, kind: &str, body: Vec<u8>) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::from(body)));
-    *response.status_mut() = status;
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_str(kind).expect("a content type"),
-    );
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    // Page and file addresses hold a person's address: never sent on to another site.
-    headers.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
-    response
-}
-
-pub(super) fn text(status: StatusCode, message: &str) -> Response<Full<Bytes>> {
-    let mut r = response(
-        status,
-        "text/plain; charset=utf-8",
-        message.as_bytes().to_vec(),
-    );
-    r.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    r
-}
-
-fn json(status: StatusCode, value: &serde_json::Value) -> Response<Full<Bytes>> {
-    let mut r = response(status, "application/json", value.to_string().into_bytes());
-    r.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    r
-}
-
-pub(super) fn html(status: StatusCode, body: Vec<u8>) -> Response<Full<Bytes>> {
-    let mut r = response(status, "text/html; charset=utf-8", body);
-    let headers = r.headers_mut();
-    // The pages run nothing and load nothing but themselves.
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'self'; \
-             base-uri 'none'; frame-ancestors 'none'",
-        ),
-    );
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    r
-}
-
-/// A file, with its type, as an attachment named `attachment` when given.
-fn file(
-    bytes: Vec<u8>,
-    kind: &str,
-    attachment: Option<&str>,
-    cache: &'static str,
-) -> Response<Full<Bytes>> {
-    let mut r = response(StatusCode::OK, kind, bytes);
-    let headers = r.headers_mut();
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
-    if let Some(name) = attachment {
-        // The name is an address and a suffix: ASCII of the safe set, no quote.
-        if let Ok(value) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
-            headers.insert(header::CONTENT_DISPOSITION, value);
-        }
-    }
-    r
-}
-
-pub(super) fn method_not_allowed(allow: &'static str) -> Response<Full<Bytes>> {
-    let mut r = text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
-    r.headers_mut()
-        .insert(header::ALLOW, HeaderValue::from_static(allow));
-    r
-}
-
-/// A renderer failed on validated data: a fault of ours, said without details to the client.
-fn server_error(e: &dyn std::fmt::Display) -> Response<Full<Bytes>> {
-    eprintln!("mailconf: error: {e}");
-    text(StatusCode::INTERNAL_SERVER_ERROR, "internal error\n")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_log_never_shows_an_address() {
-        for (path, logged) in [
-            (
-                "/files/taro@kyoto-u.ac.jp/taro@kyoto-u.ac.jp.prf",
-                "/files/ADDRESS/ADDRESS.prf",
-            ),
-            (
-                "/files/taro%40kyoto-u.ac.jp/README.html",
-                "/files/ADDRESS/README.html",
-            ),
-            (
-                "/files/a@kyoto-u.ac.jp/a@kyoto-u.ac.jp-google.mobileconfig",
-                "/files/ADDRESS/ADDRESS-google.mobileconfig",
-            ),
-            ("/files/a@kyoto-u.ac.jp.zip", "/files/ADDRESS.zip"),
-            ("/x/%3Cscript%3E@evil", "/x/ADDRESS"),
-            ("/healthz", "/healthz"),
-        ] {
-            assert_eq!(logged_path(path), logged, "{path}");
-        }
-    }
-
-    #[test]
-    fn percent_decoding_keeps_what_is_not_an_escape() {
-        assert_eq!(percent_decode("a%40b"), "a@b");
-        assert_eq!(percent_decode("%4"), "%4");
-        assert_eq!(percent_decode("%zz%"), "%zz%");
-        assert_eq!(percent_decode("%E5%B1%B1"), "山");
     }
 }

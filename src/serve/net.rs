@@ -20,7 +20,8 @@ use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
 
 use super::app::App;
-use super::{ServeError, TlsFiles};
+use super::config::{ServeError, TlsFiles};
+use super::reply::Reply;
 
 /// Connections served at once; more wait in the kernel's queue.
 const MAX_CONNECTIONS: usize = 4096;
@@ -169,7 +170,7 @@ async fn answer(
     req: Request<Incoming>,
     peer: std::net::SocketAddr,
     quiet: bool,
-) -> hyper::Response<http_body_util::Full<bytes::Bytes>> {
+) -> Reply {
     let started = Instant::now();
     let method = req.method().clone();
     let (response, logged_path) = app.handle(req, peer).await;
