@@ -8,7 +8,8 @@
 //!
 //! - [`config`]: what the server was asked to do, and what stops it before it listens;
 //! - [`net`]: the listener (HTTP, or HTTPS with rustls), limits against slow and greedy clients,
-//!   the access log, and the graceful stop on SIGINT/SIGTERM;
+//!   the access log, and the graceful stop on SIGINT/SIGTERM; [`conn`]: how long a connection
+//!   may stay without a request, and when it is closed;
 //! - [`app`]: the routes and their answers;
 //! - [`request`] and [`reply`]: reading a request's parameters, and the header fields of each
 //!   kind of answer, shared by the routes and the IT-staff page;
@@ -17,12 +18,13 @@
 //! - [`admin`]: the IT-staff page (`--admin-htpasswd`): a roster in, the department's zip out,
 //!   behind a sign-in against an htpasswd file ([`htpasswd`]).
 //!
-//! Imports go one way: `net` → `app` → `admin` → `reply`, `request`, `page`, `htpasswd`; nothing
+//! Imports go one way: `net` → `conn`, `app` → `admin` → `reply`, `request`, `page`, `htpasswd`; nothing
 //! imports back up.
 
 mod admin;
 mod app;
 mod config;
+mod conn;
 mod htpasswd;
 mod net;
 mod page;
@@ -57,6 +59,7 @@ pub fn run(config: Config) -> Result<(), ServeError> {
         }
         None => None,
     };
+    net::raise_file_limit();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

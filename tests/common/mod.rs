@@ -6,6 +6,7 @@ pub mod html;
 pub mod measure;
 pub mod outlook;
 pub mod pki;
+pub mod raw;
 pub mod server;
 
 use std::io::Read;
