@@ -446,6 +446,134 @@ fn repeated_failures_from_one_address_are_slowed_down() {
     );
 }
 
+/// `GET /admin/` signed in as `user:password`, written whole on a connection of its own, with
+/// `extra` header lines.
+fn raw_get(user: &str, password: &str, extra: &str) -> String {
+    use base64::Engine;
+    let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    format!(
+        "GET /admin/ HTTP/1.1\r\nHost: x\r\nAuthorization: Basic {token}\r\n{extra}Connection: close\r\n\r\n"
+    )
+}
+
+/// The status of the answer read from `stream`, and its `Retry-After`.
+fn status_of(stream: &mut std::net::TcpStream) -> (u16, Option<u64>) {
+    let (head, _) = common::raw::read_answer(stream);
+    let status = head[9..12].parse().unwrap();
+    let retry = head.lines().find_map(|l| {
+        let (name, value) = l.split_once(':')?;
+        name.eq_ignore_ascii_case("retry-after")
+            .then(|| value.trim().parse().ok())?
+    });
+    (status, retry)
+}
+
+#[test]
+fn a_burst_of_guesses_is_checked_five_at_a_time() {
+    // An entry at cost 8: each check takes longer than the burst takes to arrive.
+    let dir = tempdir();
+    let htpasswd = dir.path().join("it-staff.htpasswd");
+    let hash = bcrypt::hash(PASSWORD, 8).unwrap();
+    std::fs::write(&htpasswd, format!("{USER}:{hash}\n")).unwrap();
+    let server = start(&htpasswd, &[], &[]);
+    // Twenty wrong passwords and the right one, each on its own connection, written at once.
+    let mut requests: Vec<String> = (0..20)
+        .map(|i| raw_get(USER, &format!("guess {i}"), ""))
+        .collect();
+    requests.insert(13, raw_get(USER, PASSWORD, ""));
+    let mut streams: Vec<std::net::TcpStream> = requests
+        .iter()
+        .map(|_| common::raw::connect(server.port))
+        .collect();
+    let barrier = std::sync::Arc::new(std::sync::Barrier::new(streams.len()));
+    let answers: Vec<(u16, Option<u64>)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = streams
+            .iter_mut()
+            .zip(&requests)
+            .map(|(stream, request)| {
+                let barrier = barrier.clone();
+                scope.spawn(move || {
+                    barrier.wait();
+                    use std::io::Write;
+                    stream.write_all(request.as_bytes()).unwrap();
+                    status_of(stream)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let checked = answers
+        .iter()
+        .filter(|(s, _)| *s == 401 || *s == 200)
+        .count();
+    let refused = answers.iter().filter(|(s, _)| *s == 429).count();
+    assert!(checked <= 5, "{checked} checked: {answers:?}");
+    assert_eq!(checked + refused, 21, "{answers:?}");
+    for (_, retry) in answers.iter().filter(|(s, _)| *s == 429) {
+        assert!(retry.is_some_and(|r| (1..=60).contains(&r)), "{retry:?}");
+    }
+    let mut wrong_checked = answers.iter().filter(|(s, _)| *s == 401).count();
+    // More guesses: together with the burst's, at most five wrong ones are ever checked, and
+    // then the address is locked out, the right password too.
+    for i in 0..10 {
+        let mut s = common::raw::connect(server.port);
+        use std::io::Write;
+        s.write_all(raw_get(USER, &format!("later {i}"), "").as_bytes())
+            .unwrap();
+        let (status, _) = status_of(&mut s);
+        assert!(status == 401 || status == 429, "{status}");
+        wrong_checked += usize::from(status == 401);
+    }
+    assert!(
+        wrong_checked <= 5,
+        "{wrong_checked} wrong passwords checked"
+    );
+    let r = get_as(&server, "/admin/", USER, PASSWORD);
+    assert_eq!(r.status(), 429, "locked out");
+    // The log says so, and never from where.
+    let log = server.access_log(32).join("\n");
+    assert!(log.contains("GET /admin/ 429"), "{log}");
+    assert!(!log.contains("127.0.0.1"), "{log}");
+}
+
+#[test]
+fn a_proxy_on_ipv4_loopback_is_told_apart_on_an_ipv6_listener() {
+    // A listener on [::] sees the proxy on 127.0.0.1 as ::ffff:127.0.0.1.
+    if std::net::TcpListener::bind("[::]:0").is_err() {
+        eprintln!("SKIPPED: this machine cannot listen on [::]");
+        return;
+    }
+    let (_dir, htpasswd) = users();
+    let file = htpasswd.to_str().unwrap();
+    let server = Server::start_on(
+        "[::]:0",
+        &[
+            "--admin-htpasswd",
+            file,
+            "--public-url",
+            "https://mail-setup.example.org",
+        ],
+        &[],
+    );
+    let ask = |password: &str, forwarded: &str| {
+        let mut s = common::raw::connect(server.port);
+        use std::io::Write;
+        let extra = format!("X-Forwarded-For: {forwarded}\r\n");
+        s.write_all(raw_get(USER, password, &extra).as_bytes())
+            .unwrap();
+        status_of(&mut s).0
+    };
+    for i in 0..5 {
+        assert_eq!(ask(&format!("guess {i}"), "198.51.100.7"), 401);
+    }
+    assert_eq!(
+        ask(PASSWORD, "198.51.100.7"),
+        429,
+        "the guesser is locked out"
+    );
+    assert_eq!(ask(PASSWORD, "203.0.113.20"), 200, "another client is not");
+}
+
 #[test]
 fn uploads_in_utf8_cp932_and_utf16_give_the_zip_bundle_makes() {
     let (_dir, htpasswd) = users();

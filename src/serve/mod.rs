@@ -48,7 +48,7 @@ pub fn run(config: Config) -> Result<(), ServeError> {
             // Basic credentials are in clear but for TLS: ours, a proxy's (a public URL is always
             // https://), or a hop that never leaves the machine.
             let safe = config.tls.is_some()
-                || config.listen.ip().is_loopback()
+                || config.listen.ip().to_canonical().is_loopback()
                 || config.public_url.is_some();
             if !safe {
                 return Err(ServeError::AdminInClear {
