@@ -266,6 +266,7 @@ fn bundle(args: BundleArgs) -> Result<(), Error> {
         level: args.compression_level,
         per_person: args.per_person.clone(),
         in_memory: false,
+        batch: bundle::CHUNK,
     };
     let summary = bundle::write(&ctx, &accounts, &target, &options)?;
     if !args.quiet {

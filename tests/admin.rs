@@ -793,6 +793,36 @@ fn problems_come_back_as_the_table_check_prints_and_can_be_skipped() {
 }
 
 #[test]
+fn a_roster_of_many_bad_rows_gives_a_short_table() {
+    let (_dir, htpasswd) = users();
+    let server = start(&htpasswd, &[], &[]);
+    let mut roster = String::from("email\r\n");
+    for i in 0..200_000 {
+        roster.push_str(&format!("bad{i}\r\n"));
+    }
+    let r = upload(&server, "bad.csv", roster.as_bytes());
+    assert_eq!(r.status(), 422);
+    let page = r.text().unwrap();
+    assert!(page.len() < 200_000, "a {}-byte page", page.len());
+    let rows = problem_rows(&page);
+    assert_eq!(rows.len(), 300);
+    assert_eq!(rows[0].0, "2");
+    assert_eq!(rows[299].0, "301");
+    assert!(
+        page.contains("bad.csv: 200,000 problems"),
+        "the total is said"
+    );
+    assert!(
+        page.contains("199,700 more are not shown"),
+        "and how many are not shown"
+    );
+    assert!(page.contains("mailconf check"));
+    // Fewer than that: every row, and no such note.
+    let r = upload(&server, "bad.csv", b"email\r\nbad\r\n");
+    assert!(!r.text().unwrap().contains("not shown"));
+}
+
+#[test]
 fn per_person_zips_come_as_one_zip_of_them() {
     let (_dir, htpasswd) = users();
     let server = start(&htpasswd, &[], &[]);

@@ -30,7 +30,7 @@ use crate::render::{Context, Format, RenderError, escape, index, publish};
 
 /// Users rendered per batch: bounds memory (a batch of 64 is about 3 MB of files) while keeping
 /// every core busy.
-const CHUNK: usize = 64;
+pub const CHUNK: usize = 64;
 /// The zip's write buffer: entries are a few KB each, so a large buffer saves most write calls.
 const OUT_BUFFER: usize = 256 * 1024;
 /// Rosters at least this long get a progress bar (on a terminal, without `--quiet`).
@@ -71,6 +71,9 @@ pub struct BundleOptions {
     /// directory) in memory instead of unnamed temporary files: for a bundle made from an
     /// upload, of which nothing may reach the disk.
     pub in_memory: bool,
+    /// Users rendered per batch ([`CHUNK`]); up to three batches are made ahead of the writer.
+    /// Smaller for a zip sent as it is made, which may wait long for its reader.
+    pub batch: usize,
 }
 
 impl Default for BundleOptions {
@@ -82,6 +85,7 @@ impl Default for BundleOptions {
             level: DEFAULT_LEVEL,
             per_person: None,
             in_memory: false,
+            batch: CHUNK,
         }
     }
 }
@@ -342,7 +346,7 @@ pub fn write_zip_and_people<W: Write>(
             Ok(page)
         });
         scope.spawn(move || {
-            for chunk in sorted.chunks(CHUNK) {
+            for chunk in sorted.chunks(options.batch.max(1)) {
                 let batch: Result<Vec<UserEntries>, Failure> = chunk
                     .par_iter()
                     .map(|account| render_user(ctx, account, stem, options, patterns, mail))

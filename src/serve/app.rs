@@ -6,7 +6,7 @@
 //! |---|---|
 //! | `GET /mail/config-v1.1.xml`, `GET /.well-known/autoconfig/mail/config-v1.1.xml` | Thunderbird's file for `emailaddress`, or the domain-wide one |
 //! | `POST /autodiscover/autodiscover.xml` (any case) | Outlook's POX Autodiscover |
-//! | `GET /autodiscover/autodiscover.json` (any case) | the redirect newer Outlook asks for first |
+//! | `GET /autodiscover/autodiscover.json?Email=ADDRESS`, `GET /autodiscover/autodiscover.json/v1.0/ADDRESS` (any case) | the redirect newer Outlook asks for first |
 //! | `GET /mobileconfig/?emailaddress=&name=[&kind=google]` | the Apple profile (automx2's route) |
 //! | `GET /files/ADDRESS/FILE`, `GET /files/ADDRESS.zip` | a file of the person's folder, or all of it |
 //! | `GET /` | the self-service form, or with `emailaddress`, the person's guide |
@@ -17,24 +17,27 @@ use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::header;
-use hyper::{Method, Request, Response, StatusCode};
+use hyper::{Method, Request, StatusCode};
 
 use super::admin::Admin;
 use super::config::Config;
 use super::htpasswd::Watched;
 use super::page::{self, Refusal};
 use super::pox;
-use super::reply::{Reply, file, full, html, json, method_not_allowed, server_error, text};
-use super::request::{Query, logged_path, percent_decode};
+use super::reply::{Reply, file, for_head, html, json, method_not_allowed, server_error, text};
+use super::request::{NotUtf8, Query, decode, host_problem, logged_path};
 use crate::bundle::{self, zipstream::DosTime};
 use crate::input::account::{Account, Address, DisplayName};
 use crate::input::provider::Provider;
 use crate::render::guide::{Links, View};
 use crate::render::{Context, Format, autodiscover, thunderbird};
+
+/// Outlook's JSON Autodiscover in its path form, `…/v1.0/ADDRESS?Protocol=AutodiscoverV1`
+/// (lower case: the path is matched in any case, as the other routes).
+const JSON_V1: &str = "/autodiscover/autodiscover.json/v1.0/";
 
 /// How long a client may take to send a request's body.
 const BODY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -57,7 +60,11 @@ impl App {
     /// The server's routes; `admin_users`: the IT-staff page's users, checked already.
     pub fn new(config: Config, admin_users: Option<Watched>) -> App {
         // The provider lives as long as the process: every request's context borrows it.
-        let provider: &'static Provider = Box::leak(Box::new(config.provider));
+        // `--public-url` means what `[serve] public_url` means: the guides and the IT-staff
+        // page's zips show each person's page and its QR code.
+        let mut provider = config.provider;
+        provider.serve.public_url = config.public_url.clone();
+        let provider: &'static Provider = Box::leak(Box::new(provider));
         let mut ctx = Context::new(provider, config.protocol);
         ctx.signer = config.signer;
         ctx.prf_encoding = config.prf_encoding;
@@ -89,41 +96,68 @@ impl App {
     pub async fn handle(&self, req: Request<Incoming>, peer: SocketAddr) -> Answer {
         let path = req.uri().path().to_string();
         let logged = logged_path(&path);
-        let query = Query::parse(req.uri().query());
+        let method = req.method().clone();
+        let response = match (host_problem(&req), Query::parse(req.uri().query())) {
+            (Some(problem), _) => text(StatusCode::BAD_REQUEST, problem),
+            (None, Err(NotUtf8)) => not_utf8(),
+            (None, Ok(query)) => self.route(req, peer, &path, &query).await,
+        };
+        // HEAD: GET's header fields, its length included, and no body.
+        let response = if method == Method::HEAD {
+            for_head(response)
+        } else {
+            response
+        };
+        (response, logged)
+    }
+
+    async fn route(
+        &self,
+        req: Request<Incoming>,
+        peer: SocketAddr,
+        path: &str,
+        query: &Query,
+    ) -> Reply {
         let method = req.method().clone();
         let lower = path.to_ascii_lowercase();
         let get = method == Method::GET || method == Method::HEAD;
         let admin = path == "/admin" || path.starts_with("/admin/");
-        let response = match lower.as_str() {
+        match lower.as_str() {
             _ if admin => match &self.admin {
                 Some(page) => page.handle(req, peer).await,
                 None => text(StatusCode::NOT_FOUND, "not found\n"),
             },
             "/healthz" if get => text(StatusCode::OK, "ok\n"),
-            "/" if get => self.page(&req, &query),
+            "/" if get => self.page(&req, query),
             "/mail/config-v1.1.xml" | "/.well-known/autoconfig/mail/config-v1.1.xml" if get => {
-                self.autoconfig(&query)
+                self.autoconfig(query)
             }
             "/autodiscover/autodiscover.xml" if method == Method::POST => self.pox(req).await,
-            "/autodiscover/autodiscover.json" if get => self.autodiscover_json(&query),
-            "/mobileconfig" | "/mobileconfig/" if get => self.mobileconfig(&query),
-            _ if get && path.starts_with("/files/") => self.files(&path, &query),
+            "/autodiscover/autodiscover.json" if get => {
+                self.autodiscover_json(query.get("email"), query)
+            }
+            _ if get && lower.starts_with(JSON_V1) => {
+                // Outlook's path form: the address is the path's last segment.
+                match decode(&path[JSON_V1.len()..]) {
+                    Ok(address) if !address.contains('/') => {
+                        self.autodiscover_json(Some(&address), query)
+                    }
+                    Ok(_) => text(StatusCode::NOT_FOUND, "not found\n"),
+                    Err(NotUtf8) => not_utf8(),
+                }
+            }
+            "/mobileconfig" | "/mobileconfig/" if get => self.mobileconfig(query),
+            _ if get && path.starts_with("/files/") => self.files(path, query),
             "/"
             | "/healthz"
             | "/mail/config-v1.1.xml"
             | "/autodiscover/autodiscover.json"
             | "/mobileconfig"
             | "/mobileconfig/" => method_not_allowed("GET, HEAD"),
+            _ if lower.starts_with(JSON_V1) => method_not_allowed("GET, HEAD"),
             "/autodiscover/autodiscover.xml" => method_not_allowed("POST"),
             _ => text(StatusCode::NOT_FOUND, "not found\n"),
-        };
-        let response = if method == Method::HEAD {
-            let (parts, _) = response.into_parts();
-            Response::from_parts(parts, full(Bytes::new()))
-        } else {
-            response
-        };
-        (response, logged)
+        }
     }
 
     /// The account of a request's address and name; a 4xx in plain text otherwise.
@@ -197,7 +231,8 @@ impl App {
         }
     }
 
-    fn autodiscover_json(&self, query: &Query) -> Reply {
+    /// Outlook's JSON Autodiscover for `address` (`?Email=`, or the path's last segment).
+    fn autodiscover_json(&self, address: Option<&str>, query: &Query) -> Reply {
         let protocol = query.get("protocol").unwrap_or("");
         if !protocol.eq_ignore_ascii_case("AutodiscoverV1") {
             return json(
@@ -208,7 +243,7 @@ impl App {
                 }),
             );
         }
-        if let Err(refused) = self.account(query.get("email"), None) {
+        if let Err(refused) = self.account(address, None) {
             return json(
                 refused.status(),
                 &serde_json::json!({ "ErrorCode": "InvalidUser", "ErrorMessage": refused.message() }),
@@ -247,7 +282,9 @@ impl App {
 
     /// `/files/ADDRESS/FILE` or `/files/ADDRESS.zip`.
     fn files(&self, path: &str, query: &Query) -> Reply {
-        let rest = percent_decode(&path["/files/".len()..]);
+        let Ok(rest) = decode(&path["/files/".len()..]) else {
+            return not_utf8();
+        };
         let (address, file) = match rest.split_once('/') {
             Some((address, file)) if !file.contains('/') => (address, Some(file)),
             Some(_) => return text(StatusCode::NOT_FOUND, "not found\n"),
@@ -407,6 +444,14 @@ impl Refused {
     fn plain(&self) -> Reply {
         text(self.status(), &format!("{}\n", self.message()))
     }
+}
+
+/// 400 for `%XX` escapes that are not UTF-8: refused, rather than read with U+FFFD in them.
+fn not_utf8() -> Reply {
+    text(
+        StatusCode::BAD_REQUEST,
+        "a parameter of the request is not UTF-8 text once its %XX escapes are decoded\n",
+    )
 }
 
 /// The type and disposition (attachment or not) of a format's file.

@@ -8,6 +8,7 @@ use std::convert::Infallible;
 use bytes::Bytes;
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full};
+use hyper::body::Body as _;
 use hyper::header::{self, HeaderValue};
 use hyper::{Response, StatusCode};
 
@@ -112,4 +113,16 @@ pub fn method_not_allowed(allow: &'static str) -> Reply {
 pub fn server_error(e: &dyn std::fmt::Display) -> Reply {
     eprintln!("mailconf: error: {e}");
     text(StatusCode::INTERNAL_SERVER_ERROR, "internal error\n")
+}
+
+/// The answer to a `HEAD` request: the header fields `GET` would have, its `Content-Length`
+/// included when the body's length is known, and no body.
+pub fn for_head(response: Reply) -> Reply {
+    let (mut parts, body) = response.into_parts();
+    if let Some(len) = body.size_hint().exact() {
+        parts
+            .headers
+            .insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+    }
+    Response::from_parts(parts, full(Bytes::new()))
 }

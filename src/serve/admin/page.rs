@@ -8,6 +8,7 @@ use hyper::{Request, StatusCode};
 
 use super::super::page as self_service;
 use super::super::reply::{Reply, html, text};
+use super::super::request::Query;
 use crate::input::provider::{Names, Protocol};
 use crate::input::roster::Problem;
 use crate::render::guide::{Lang, VERSION};
@@ -16,10 +17,13 @@ use crate::render::{Context, Format, SizeHint, render_template};
 
 /// The largest roster the page takes, in bytes (said on the page).
 pub const MAX_ROSTER: u64 = 8 * 1024 * 1024;
-/// The most people in one upload: the zip is made in memory (10,000 people with every kind of
-/// file: a 204 MB zip, the server's peak memory 227 MB). The page says it as `10,000`, which a
-/// unit test keeps true.
+/// The most people in one upload (10,000 people with every kind of file: a 204 MB zip, made as
+/// it is sent). The page says it as `10,000`, which a unit test keeps true.
 pub const MAX_PEOPLE: usize = 10_000;
+
+/// Rows of the problem table shown at most: a roster of 200,000 bad rows must not make a page
+/// of tens of MB. How many more there are is said below the table.
+pub const MAX_PROBLEMS_SHOWN: usize = 300;
 
 /// The page: the form with the choices made, and what came of the last upload.
 pub fn page(
@@ -54,7 +58,11 @@ pub fn page(
         prf_dir_default: default_dir,
         signed: ctx.signer.is_some(),
         error: error.as_deref(),
-        problems,
+        problems: &problems[..problems.len().min(MAX_PROBLEMS_SHOWN)],
+        total: grouped(problems.len()),
+        more: problems.len().saturating_sub(MAX_PROBLEMS_SHOWN),
+        more_text: grouped(problems.len().saturating_sub(MAX_PROBLEMS_SHOWN)),
+        shown: MAX_PROBLEMS_SHOWN,
         skippable: skippable || choices.skip_invalid,
         file_name,
         max_mb: MAX_ROSTER / 1024 / 1024,
@@ -139,13 +147,32 @@ struct AdminHtml<'a> {
     prf_dir_default: &'a str,
     signed: bool,
     error: Option<&'a str>,
+    /// The first [`MAX_PROBLEMS_SHOWN`] problems.
     problems: &'a [Problem],
+    /// How many there are in all, and how many are not shown, written for people.
+    total: String,
+    more: usize,
+    more_text: String,
+    shown: usize,
     skippable: bool,
     file_name: &'a str,
     max_mb: u64,
     /// [`MAX_PEOPLE`], written for people.
     max_people: &'static str,
     version: &'static str,
+}
+
+/// `n` with a comma between thousands (`199,700`).
+fn grouped(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, d) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(d);
+    }
+    out
 }
 
 /// What the page says, in its language.
@@ -156,6 +183,7 @@ pub enum Say<'a> {
     PrfDir(&'a str),
     TooMany(usize),
     NothingLeft,
+    Busy,
 }
 
 pub fn say(lang: Lang, what: Say<'_>) -> String {
@@ -187,21 +215,24 @@ pub fn say(lang: Lang, what: Say<'_>) -> String {
         (Lang::En, Say::NothingLeft) => {
             "No person is left once the rows with problems are left out: fix the roster.".into()
         }
+        (Lang::Ja, Say::Busy) => {
+            "いまほかの方の zip を作って送っているところです。1 分ほどしてから、名簿をもう一度選んで送ってください。".into()
+        }
+        (Lang::En, Say::Busy) => {
+            "The server is making and sending zips for others right now: choose and send the roster again in a minute.".into()
+        }
     }
 }
 
 /// The page's language: `lang=` in the query, else the browser's.
 pub fn language(req: &Request<Incoming>) -> Lang {
-    let lang = req.uri().query().and_then(|q| {
-        form_urlencoded::parse(q.as_bytes())
-            .find(|(k, _)| k == "lang")
-            .map(|(_, v)| v.into_owned())
-    });
+    // A query that is not UTF-8 is refused before the page is reached.
+    let query = Query::parse(req.uri().query()).unwrap_or_default();
     let accept = req
         .headers()
         .get(header::ACCEPT_LANGUAGE)
         .and_then(|v| v.to_str().ok());
-    self_service::language(lang.as_deref(), accept)
+    self_service::language(query.get("lang"), accept)
 }
 
 #[cfg(test)]
@@ -212,5 +243,18 @@ mod tests {
     fn the_page_states_the_limits() {
         assert_eq!(MAX_PEOPLE, 10_000, "the page says 10,000");
         assert_eq!(MAX_ROSTER, 8 * 1024 * 1024, "the page says 8 MB");
+    }
+
+    #[test]
+    fn counts_are_written_with_commas() {
+        for (n, text) in [
+            (0, "0"),
+            (300, "300"),
+            (1000, "1,000"),
+            (199_700, "199,700"),
+        ] {
+            assert_eq!(grouped(n), text);
+        }
+        assert_eq!(grouped(1_234_567), "1,234,567");
     }
 }

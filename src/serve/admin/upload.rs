@@ -1,21 +1,29 @@
 //! The upload and its zip: the roster and the choices as `multipart/form-data`, read as the
 //! CLI reads a roster ([`roster::parse`], the checks of [`bundle::check_accounts`]); problems
-//! come back as the page's table, else the department's zip comes back as a download, built in
-//! memory with the bundle's own writer. Nothing of an upload is written to disk or to the log.
+//! come back as the page's table, else the department's zip comes back as a download, made by
+//! the bundle's own writer as it is sent: the zip is never whole in memory, and a client that
+//! reads slowly holds back its own zip only. Nothing of an upload is written to disk or to the
+//! log.
 
+use std::io::{self, Write};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context as TaskContext, Poll, ready};
 use std::time::Duration;
 
+use bytes::Bytes;
 use http_body_util::{BodyDataStream, BodyExt};
-use hyper::body::Incoming;
+use hyper::body::{Frame, Incoming};
 use hyper::header::{self, HeaderValue};
 use hyper::{Request, StatusCode};
-use tokio::sync::Semaphore;
+use tokio::sync::mpsc::error::TrySendError;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
-use super::super::reply::{Reply, response, text};
+use super::super::reply::{Reply, text, with_body};
 use super::page::{Choices, MAX_PEOPLE, MAX_ROSTER, Outcome, Say, page, say};
 use crate::bundle::zipstream::{Compressed, ZipStream};
 use crate::bundle::{self, BundleOptions, Failure};
-use crate::input::account::for_message;
+use crate::input::account::{Account, for_message};
 use crate::input::provider::{Protocol, WindowsDir};
 use crate::input::roster::{self, Problem, ReadOptions};
 use crate::render::guide::{Lang, percent_encode};
@@ -29,16 +37,30 @@ const MAX_BODY: u64 = MAX_ROSTER + 64 * 1024;
 const DRAIN_UP_TO: u64 = 64 * 1024 * 1024;
 /// How long a client may take to send its upload.
 const UPLOAD_TIMEOUT: Duration = Duration::from_secs(120);
-/// Bundles made at once: one, as a bundle uses every core already and its zip is held in memory
-/// (about 200 MB for [`MAX_PEOPLE`]); the next upload waits its turn.
-const BUILDS_AT_ONCE: usize = 1;
+/// Zips being made at once: one, as making one uses every core. A zip whose client is not
+/// reading stops being made, and lets the next one be made meanwhile.
+const MAKING_AT_ONCE: usize = 1;
+/// Zips being sent at once, made or waiting for their clients; each holds its people and the
+/// parts of the zip that grow with them (its index, manifest and directory: a few MB for
+/// [`MAX_PEOPLE`]). One more upload is asked to come back in a minute.
+const SENDING_AT_ONCE: usize = 4;
+/// The zip goes out in pieces of about this size, at most [`PIECES_WAITING`] of them made ahead
+/// of the client.
+const PIECE: usize = 64 * 1024;
+const PIECES_WAITING: usize = 4;
+/// People rendered per batch of a zip being sent (the CLI's 64 would hold 4 MB ahead of a
+/// client that is not reading, for each such zip).
+const BATCH: usize = 16;
+/// How long a zip waits for its client to take the next piece before it is given up.
+const CLIENT_STALL: Duration = Duration::from_secs(60);
 
 /// What an upload is made with, for the server's life.
 pub struct Uploads {
     ctx: Context<'static>,
     /// The public URL's path (`""` at the root).
     base: String,
-    builds: Semaphore,
+    making: Arc<Semaphore>,
+    sending: Arc<Semaphore>,
 }
 
 impl Uploads {
@@ -46,7 +68,8 @@ impl Uploads {
         Uploads {
             ctx,
             base,
-            builds: Semaphore::new(BUILDS_AT_ONCE),
+            making: Arc::new(Semaphore::new(MAKING_AT_ONCE)),
+            sending: Arc::new(Semaphore::new(SENDING_AT_ONCE)),
         }
     }
 
@@ -141,32 +164,32 @@ impl Uploads {
         let stem = stem_of(&file_name);
         let skip_invalid = choices.skip_invalid;
         let per_person = choices.per_person;
-        let Ok(_permit) = self.builds.acquire().await else {
+        let Ok(sending) = self.sending.clone().try_acquire_owned() else {
+            let mut r = page(
+                &self.ctx,
+                &self.base,
+                lang,
+                &choices,
+                Outcome::Refused(StatusCode::SERVICE_UNAVAILABLE, say(lang, Say::Busy)),
+            );
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
+            return r;
+        };
+        let Ok(making) = self.making.clone().acquire_owned().await else {
             return text(StatusCode::SERVICE_UNAVAILABLE, "the server is stopping\n");
         };
-        let build_stem = stem.clone();
-        let built = tokio::task::spawn_blocking(move || {
-            build(&ctx, &roster, &build_stem, skip_invalid, per_person)
-        })
-        .await;
-        match built {
-            Ok(Ok(Built::Zip(bytes))) => {
-                let name = if per_person {
-                    format!("{stem}-per-person")
-                } else {
-                    stem
-                };
-                let mut r = response(StatusCode::OK, "application/zip", bytes);
-                let headers = r.headers_mut();
-                headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-                headers.insert(header::CONTENT_DISPOSITION, attachment(&name));
-                r
-            }
-            Ok(Ok(Built::Problems(problems))) => {
+        let read_ctx = ctx.clone();
+        // The roster's bytes are dropped once read: the people are what is kept.
+        let prepared =
+            tokio::task::spawn_blocking(move || prepare(&read_ctx, &roster, skip_invalid)).await;
+        let accounts = match prepared {
+            Ok(Prepared::Ready(accounts)) => accounts,
+            Ok(Prepared::Problems(problems)) => {
                 let skippable = problems.iter().all(|p| p.row);
                 // The name as sent, shown short and with any invisible character made visible.
                 let shown = for_message(&file_name);
-                page(
+                return page(
                     &self.ctx,
                     &self.base,
                     lang,
@@ -176,25 +199,55 @@ impl Uploads {
                         skippable,
                         file_name: &shown,
                     },
-                )
+                );
             }
-            Ok(Ok(Built::TooMany(count))) => refuse(say(lang, Say::TooMany(count))),
-            Ok(Ok(Built::NothingLeft)) => refuse(say(lang, Say::NothingLeft)),
-            Ok(Err(failure)) => {
-                // The failure's details may hold a person's data: the log gets its kind only.
+            Ok(Prepared::TooMany(count)) => return refuse(say(lang, Say::TooMany(count))),
+            Ok(Prepared::NothingLeft) => return refuse(say(lang, Say::NothingLeft)),
+            Err(_) => {
+                eprintln!("mailconf: error: reading a roster for the IT-staff page failed");
+                return text(StatusCode::INTERNAL_SERVER_ERROR, "internal error\n");
+            }
+        };
+        let (pieces, received) = mpsc::channel(PIECES_WAITING);
+        let pipe = Pipe {
+            pieces,
+            piece: Vec::with_capacity(PIECE),
+            making: Some(making),
+            gate: self.making.clone(),
+            runtime: tokio::runtime::Handle::current(),
+        };
+        let zip_stem = stem.clone();
+        tokio::task::spawn_blocking(move || {
+            let _sending = sending;
+            if let Err(failure) = send_zip(&ctx, &accounts, &zip_stem, per_person, pipe) {
+                // The failure's details may hold a person's data: the log gets its kind only. A
+                // client that went away is no failure of ours.
                 let kind = match failure {
+                    Failure::Io(e) if e.kind() == io::ErrorKind::BrokenPipe => return,
                     Failure::Io(e) => e.kind().to_string(),
                     Failure::Render(_) => "rendering".into(),
                     Failure::Output(_) => "output".into(),
                 };
-                eprintln!("mailconf: error: making a bundle for the IT-staff page failed ({kind})");
-                text(StatusCode::INTERNAL_SERVER_ERROR, "internal error\n")
+                eprintln!(
+                    "mailconf: error: making a bundle for the IT-staff page failed ({kind}); its \
+                     download was cut off"
+                );
             }
-            Err(_) => {
-                eprintln!("mailconf: error: making a bundle for the IT-staff page failed");
-                text(StatusCode::INTERNAL_SERVER_ERROR, "internal error\n")
-            }
-        }
+        });
+        let name = if per_person {
+            format!("{stem}-per-person")
+        } else {
+            stem
+        };
+        let body = ZipBody {
+            received,
+            ended: false,
+        };
+        let mut r = with_body(StatusCode::OK, "application/zip", body.boxed());
+        let headers = r.headers_mut();
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        headers.insert(header::CONTENT_DISPOSITION, attachment(&name));
+        r
     }
 
     /// The context of the choices: `None` without any format, the reason for a bad PRF folder.
@@ -316,70 +369,185 @@ async fn read_form(mut multipart: multer::Multipart<'_>) -> Result<Form, multer:
     Ok(form)
 }
 
-/// What became of an upload.
-enum Built {
-    Zip(Vec<u8>),
+/// What became of an upload's roster.
+enum Prepared {
+    Ready(Vec<Account>),
     Problems(Vec<Problem>),
     TooMany(usize),
     NothingLeft,
 }
 
-/// Reads the roster as `mailconf bundle` does (the encoding detected), checks every person
-/// against the chosen formats, and makes the zip in memory: the department's, or with
-/// `per_person`, one holding each person's zip under `STEM-per-person/`.
-fn build(
-    ctx: &Context<'_>,
-    bytes: &[u8],
-    stem: &str,
-    skip_invalid: bool,
-    per_person: bool,
-) -> Result<Built, Failure> {
+/// Reads the roster as `mailconf bundle` does (the encoding detected) and checks every person
+/// against the chosen formats.
+fn prepare(ctx: &Context<'_>, bytes: &[u8], skip_invalid: bool) -> Prepared {
     let options = ReadOptions {
         encoding: None,
         skip_invalid,
     };
     let roster = match roster::parse(bytes, ctx.provider, options) {
         Ok(roster) => roster,
-        Err(problems) => return Ok(Built::Problems(problems)),
+        Err(problems) => return Prepared::Problems(problems),
     };
     if roster.accounts.len() > MAX_PEOPLE {
-        return Ok(Built::TooMany(roster.accounts.len()));
+        return Prepared::TooMany(roster.accounts.len());
     }
     let checked = match bundle::check_accounts(ctx, roster.accounts, &roster.lines, skip_invalid) {
         Ok(checked) => checked,
-        Err(problems) => return Ok(Built::Problems(problems)),
+        Err(problems) => return Prepared::Problems(problems),
     };
     if checked.accounts.is_empty() {
-        return Ok(Built::NothingLeft);
+        return Prepared::NothingLeft;
     }
+    Prepared::Ready(checked.accounts)
+}
+
+/// Makes the zip into `pipe`, as it is sent: the department's, or with `per_person`, one holding
+/// each person's zip under `STEM-per-person/`.
+fn send_zip(
+    ctx: &Context<'_>,
+    accounts: &[Account],
+    stem: &str,
+    per_person: bool,
+    mut pipe: Pipe,
+) -> Result<(), Failure> {
     let options = BundleOptions {
         timestamp: bundle::timestamp_now(),
         in_memory: true,
+        // A zip waiting for its reader holds the batches made ahead: small ones.
+        batch: BATCH,
         ..BundleOptions::default()
     };
-    if !per_person {
-        let mut zip = Vec::new();
-        bundle::write_zip(ctx, &checked.accounts, stem, &mut zip, &options)?;
-        return Ok(Built::Zip(zip));
+    if per_person {
+        // The department's zip is made too (each person's zip reuses its entries), and dropped.
+        let folder = format!("{stem}-per-person");
+        let mut outer = ZipStream::small(&mut pipe, options.timestamp);
+        let mut add = |name: &str, bytes: &[u8]| {
+            // A zip is deflated already: stored.
+            outer
+                .add(&Compressed::new(format!("{folder}/{name}"), bytes, 0))
+                .map_err(Failure::Io)
+        };
+        bundle::write_zip_and_people(ctx, accounts, stem, io::sink(), &options, Some(&mut add))?;
+        outer.finish()?;
+    } else {
+        bundle::write_zip(ctx, accounts, stem, &mut pipe, &options)?;
     }
-    // The department's zip is made too (each person's zip reuses its entries), and dropped.
-    let folder = format!("{stem}-per-person");
-    let mut outer = ZipStream::small(Vec::new(), options.timestamp);
-    let mut add = |name: &str, bytes: &[u8]| {
-        // A zip is deflated already: stored.
-        outer
-            .add(&Compressed::new(format!("{folder}/{name}"), bytes, 0))
-            .map_err(Failure::Io)
-    };
-    bundle::write_zip_and_people(
-        ctx,
-        &checked.accounts,
-        stem,
-        std::io::sink(),
-        &options,
-        Some(&mut add),
-    )?;
-    Ok(Built::Zip(outer.finish()?))
+    pipe.finish()?;
+    Ok(())
+}
+
+/// A piece of the zip on its way to the client.
+enum Piece {
+    Data(Bytes),
+    /// The zip is whole.
+    End,
+}
+
+/// Where the zip is written: pieces handed to the answer's body ([`ZipBody`]). While the client
+/// is not taking them, the writer waits, and lets another zip be made meanwhile.
+struct Pipe {
+    pieces: mpsc::Sender<Piece>,
+    piece: Vec<u8>,
+    /// Leave to make a zip now: held while making, let go while waiting for the client.
+    making: Option<OwnedSemaphorePermit>,
+    gate: Arc<Semaphore>,
+    runtime: tokio::runtime::Handle,
+}
+
+impl Pipe {
+    fn send(&mut self, piece: Piece) -> io::Result<()> {
+        let gone = || io::Error::new(io::ErrorKind::BrokenPipe, "the client went away");
+        let piece = match self.pieces.try_send(piece) {
+            Ok(()) => return Ok(()),
+            Err(TrySendError::Closed(_)) => return Err(gone()),
+            Err(TrySendError::Full(piece)) => piece,
+        };
+        // The client reads more slowly than the zip is made: another zip may be made meanwhile.
+        self.making = None;
+        match self
+            .runtime
+            .block_on(tokio::time::timeout(CLIENT_STALL, self.pieces.send(piece)))
+        {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => return Err(gone()),
+            Err(_) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "the client took nothing for a minute",
+                ));
+            }
+        }
+        let making = self
+            .runtime
+            .block_on(self.gate.clone().acquire_owned())
+            .map_err(|_| gone())?;
+        self.making = Some(making);
+        Ok(())
+    }
+
+    fn send_piece(&mut self) -> io::Result<()> {
+        let piece = std::mem::replace(&mut self.piece, Vec::with_capacity(PIECE));
+        self.send(Piece::Data(Bytes::from(piece)))
+    }
+
+    /// Sends what is left and says the zip is whole.
+    fn finish(mut self) -> io::Result<()> {
+        self.flush()?;
+        self.making = None;
+        self.send(Piece::End)
+    }
+}
+
+impl Write for Pipe {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.piece.extend_from_slice(buf);
+        if self.piece.len() >= PIECE {
+            self.send_piece()?;
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        if !self.piece.is_empty() {
+            self.send_piece()?;
+        }
+        Ok(())
+    }
+}
+
+/// The answer's body: the zip's pieces as they are made. Should the zip not be finished (a
+/// failure, or the server stopping), the body ends in an error, so that the client sees a cut
+/// download rather than a zip that looks whole.
+struct ZipBody {
+    received: mpsc::Receiver<Piece>,
+    ended: bool,
+}
+
+impl hyper::body::Body for ZipBody {
+    type Data = Bytes;
+    type Error = io::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
+        let this = self.get_mut();
+        if this.ended {
+            return Poll::Ready(None);
+        }
+        match ready!(this.received.poll_recv(cx)) {
+            Some(Piece::Data(bytes)) => Poll::Ready(Some(Ok(Frame::data(bytes)))),
+            Some(Piece::End) => {
+                this.ended = true;
+                Poll::Ready(None)
+            }
+            None => Poll::Ready(Some(Err(io::Error::other("the zip could not be finished")))),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.ended
+    }
 }
 
 /// The stem of an uploaded file's name, fit to name the zip's top folder and the download: the
