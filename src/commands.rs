@@ -13,6 +13,7 @@ use crate::input::account::{Account, Address, AddressError, DisplayName, NameErr
 use crate::input::provider::{Provider, ProviderError};
 use crate::input::roster::{self, ReadOptions, RosterError};
 use crate::output::{self, OutputError};
+use crate::render::index::DateSource;
 use crate::render::{Context, Format, RenderError, publish};
 use crate::sign::{SignError, Signer, SignerSource};
 
@@ -267,6 +268,7 @@ fn bundle(args: BundleArgs) -> Result<(), Error> {
         per_person: args.per_person.clone(),
         in_memory: false,
         batch: bundle::CHUNK,
+        dated: bundle::date_source(DateSource::RosterFile),
     };
     let summary = bundle::write(&ctx, &accounts, &target, &options)?;
     if !args.quiet {

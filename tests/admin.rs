@@ -823,6 +823,129 @@ fn a_roster_of_many_bad_rows_gives_a_short_table() {
 }
 
 #[test]
+fn a_name_with_a_bidirectional_override_is_a_problem_at_its_line() {
+    let (_dir, htpasswd) = users();
+    let server = start(&htpasswd, &[], &[]);
+    let roster = "氏名,メールアドレス\r\n山田 太郎,taro.yamada@kyoto-u.ac.jp\r\nevil\u{202E}gnp.exe,evil@kyoto-u.ac.jp\r\nok\u{2066}x\u{2069},iso@kyoto-u.ac.jp\r\n";
+    let rosters = tempdir();
+    let path = rosters.path().join("bidi.csv");
+    std::fs::write(&path, roster).unwrap();
+    let r = upload(&server, "bidi.csv", roster.as_bytes());
+    assert_eq!(r.status(), 422);
+    let rows = problem_rows(&r.text().unwrap());
+    assert_eq!(
+        rows,
+        common::check_findings(&path),
+        "as mailconf check says it"
+    );
+    assert_eq!(
+        rows.iter().map(|(l, _)| l.as_str()).collect::<Vec<_>>(),
+        ["3", "4"]
+    );
+    assert!(
+        rows.iter().all(|(_, m)| m.contains("bidirectional")),
+        "{rows:?}"
+    );
+    assert!(
+        rows.iter()
+            .all(|(_, m)| !m.contains('\u{202E}') && !m.contains('\u{2066}')),
+        "the character itself is not shown: {rows:?}"
+    );
+}
+
+/// The index's line that says what made the bundle and when.
+fn index_meta(zip: &[u8]) -> String {
+    let (_, index) = zip_entries(zip)
+        .into_iter()
+        .find(|(n, _)| n.ends_with("/index.html"))
+        .expect("an index");
+    let html = scraper::Html::parse_document(&String::from_utf8(index).unwrap());
+    let meta = scraper::Selector::parse(".meta").unwrap();
+    html.select(&meta).next().unwrap().text().collect()
+}
+
+#[test]
+fn the_zip_is_dated_when_the_roster_was_sent_and_links_the_page() {
+    let (_dir, htpasswd) = users();
+    let file = htpasswd.to_str().unwrap();
+    let public = "https://mail-setup.example.org";
+    // No SOURCE_DATE_EPOCH: the zip is dated when the roster is sent, and says so.
+    let server = Server::start_with(
+        &["--admin-htpasswd", file, "--public-url", public],
+        &[("SOURCE_DATE_EPOCH", "")],
+    );
+    let minute = |secs: u64| {
+        let (y, mo, d, h, mi, _) = mailconf::bundle::zipstream::DosTime::from_unix(secs as i64)
+            .unwrap()
+            .parts();
+        format!("{y:04}-{mo:02}-{d:02} {h:02}:{mi:02} UTC")
+    };
+    let now = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+    };
+    let before = now();
+    let r = client()
+        .post(server.url("/admin/?lang=en"))
+        .basic_auth(USER, Some(PASSWORD))
+        .multipart({
+            let mut form = Form::new().part(
+                "roster",
+                Part::bytes(ROSTER.as_bytes().to_vec()).file_name("dept.csv"),
+            );
+            for (name, value) in fields(&[]) {
+                form = form.text(name, value);
+            }
+            form
+        })
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let zip = r.bytes().unwrap().to_vec();
+    let after = now();
+    let meta = index_meta(&zip);
+    assert!(
+        meta.contains("when the roster was sent to the IT-staff page")
+            && meta.contains("名簿が IT 担当者のページに送られた日時"),
+        "{meta}"
+    );
+    assert!(
+        meta.contains(&minute(before)) || meta.contains(&minute(after)),
+        "{meta}"
+    );
+    assert!(!meta.contains("the roster file's time"), "{meta}");
+    // --public-url alone puts the page in the zip: its address on the index, each person's in
+    // their guide.
+    let entries = zip_entries(&zip);
+    let text_of = |suffix: &str| {
+        String::from_utf8(
+            entries
+                .iter()
+                .find(|(n, _)| n.ends_with(suffix))
+                .unwrap()
+                .1
+                .clone(),
+        )
+        .unwrap()
+    };
+    assert!(text_of("/index.html").contains(&format!("{public}/")));
+    assert!(
+        text_of("/users/hanako@kyoto-u.ac.jp/README.html")
+            .contains(&format!("{public}/?emailaddress=hanako%40kyoto-u.ac.jp"))
+    );
+    // With SOURCE_DATE_EPOCH, that date, said as such (the CLI says the same).
+    let pinned = start(&htpasswd, &[], &[]);
+    let meta = index_meta(
+        &upload(&pinned, "dept.csv", ROSTER.as_bytes())
+            .bytes()
+            .unwrap(),
+    );
+    assert!(meta.contains("(SOURCE_DATE_EPOCH)"), "{meta}");
+}
+
+#[test]
 fn per_person_zips_come_as_one_zip_of_them() {
     let (_dir, htpasswd) = users();
     let server = start(&htpasswd, &[], &[]);

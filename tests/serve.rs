@@ -922,3 +922,281 @@ fn a_body_that_never_comes_gets_408() {
 fn entries_of(bytes: &[u8]) -> BTreeMap<String, Vec<u8>> {
     common::zip_entries(bytes).into_iter().collect()
 }
+
+/// Sends `request` (whole, raw) on a connection of its own; the answer, read to its end.
+fn raw(server: &Server, request: &str) -> String {
+    let mut s = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    s.write_all(request.as_bytes()).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut answer = Vec::new();
+    let _ = s.read_to_end(&mut answer);
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+#[test]
+fn requests_http_does_not_allow_get_400() {
+    let server = Server::start(&[]);
+    // HTTP/1.1 names its host once.
+    let status = |answer: &str| answer.get(9..12).unwrap_or("").to_string();
+    for request in [
+        "GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n",
+        "GET /healthz HTTP/1.1\r\nHost: a\r\nHost: b\r\nConnection: close\r\n\r\n",
+        "GET /healthz HTTP/1.0\r\nHost: a\r\nHost: b\r\n\r\n",
+    ] {
+        let answer = raw(&server, request);
+        assert_eq!(status(&answer), "400", "{request:?}: {answer}");
+        assert!(answer.contains("Host header"), "{answer}");
+    }
+    // HTTP/1.0 may leave it out.
+    let answer = raw(&server, "GET /healthz HTTP/1.0\r\n\r\n");
+    assert_eq!(status(&answer), "200", "{answer}");
+    // %XX escapes that are not UTF-8, in any parameter: 400, not U+FFFD.
+    for path in [
+        "/mail/config-v1.1.xml?emailaddress=taro%FF%40kyoto-u.ac.jp".to_string(),
+        format!("/mobileconfig/?emailaddress={ADDRESS}&name=%FF"),
+        format!("/mobileconfig/?emailaddress={ADDRESS}&name=a%C0%AFb"),
+        format!("/?emailaddress={ADDRESS}&name=%E5%B1"),
+        format!("/files/{ADDRESS}/README.html?name=%FE"),
+        "/files/taro%FF@kyoto-u.ac.jp/README.html".to_string(),
+        format!("/autodiscover/autodiscover.json?Email={ADDRESS}&Protocol=%FF"),
+        "/autodiscover/autodiscover.json/v1.0/taro%C3@kyoto-u.ac.jp?Protocol=AutodiscoverV1"
+            .to_string(),
+        "/healthz?x=%FF".to_string(),
+    ] {
+        let r = get(&server.url(&path));
+        assert_eq!(r.status(), 400, "{path}");
+        assert!(r.text().unwrap().contains("not UTF-8"), "{path}");
+    }
+    // The same names, well encoded, are fine.
+    let r = get(&server.url(&format!(
+        "/mobileconfig/?emailaddress={ADDRESS}&name={}",
+        enc(NAME)
+    )));
+    assert_eq!(r.status(), 200);
+}
+
+#[test]
+fn names_with_bidirectional_overrides_are_refused() {
+    let server = Server::start(&[]);
+    for c in ["%E2%80%AE", "%E2%80%AA", "%E2%81%A6", "%E2%81%A9"] {
+        for path in [
+            format!("/mobileconfig/?emailaddress={ADDRESS}&name=abc{c}def"),
+            format!("/files/{ADDRESS}/README.html?name=abc{c}def"),
+        ] {
+            let r = get(&server.url(&path));
+            assert_eq!(r.status(), 400, "{path}");
+            assert!(r.text().unwrap().contains("bidirectional"), "{path}");
+        }
+        let r = client()
+            .get(server.url(&format!("/?emailaddress={ADDRESS}&name=abc{c}def&lang=en")))
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 400);
+        assert!(r.text().unwrap().contains("Check the name"));
+    }
+}
+
+#[test]
+fn head_gives_gets_header_fields_and_length() {
+    let server = Server::start(&["--public-url", PUBLIC]);
+    let name = enc(NAME);
+    for path in [
+        "/healthz".to_string(),
+        "/".to_string(),
+        format!("/?emailaddress={ADDRESS}&name={name}"),
+        format!("/mail/config-v1.1.xml?emailaddress={ADDRESS}"),
+        format!("/mobileconfig/?emailaddress={ADDRESS}&name={name}"),
+        format!("/files/{ADDRESS}/README.html?name={name}"),
+        format!("/files/{ADDRESS}/{ADDRESS}.prf?name={name}"),
+        format!("/files/{ADDRESS}.zip?name={name}"),
+        format!("/autodiscover/autodiscover.json?Email={ADDRESS}&Protocol=AutodiscoverV1"),
+        "/files/nobody@example.com/README.html".to_string(),
+    ] {
+        let got = get(&server.url(&path));
+        let head = client().head(server.url(&path)).send().unwrap();
+        assert_eq!(head.status(), got.status(), "{path}");
+        let fields = |r: &Response| -> BTreeMap<String, String> {
+            r.headers()
+                .iter()
+                .filter(|(k, _)| *k != header::DATE)
+                .map(|(k, v)| (k.to_string(), v.to_str().unwrap().to_string()))
+                .collect()
+        };
+        let (get_fields, head_fields) = (fields(&got), fields(&head));
+        let body = got.bytes().unwrap();
+        assert_eq!(head_fields, get_fields, "{path}");
+        assert_eq!(
+            head_fields.get("content-length"),
+            Some(&body.len().to_string()),
+            "{path}"
+        );
+        assert!(head.bytes().unwrap().is_empty(), "{path}");
+    }
+}
+
+#[test]
+fn pox_addresses_are_read_as_xml_writes_them() {
+    let server = Server::start(&[]);
+    for written in [
+        "taro.yamada&#64;kyoto-u.ac.jp",
+        "taro.yamada&#x40;Kyoto-U.ac.jp",
+        "<![CDATA[taro.yamada@kyoto-u.ac.jp]]>",
+        "taro.yamada<![CDATA[@]]>kyoto-u.ac.jp",
+    ] {
+        let r = client()
+            .post(server.url("/autodiscover/autodiscover.xml"))
+            .body(pox_request(written))
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let (protocols, error) = read_pox(&r.bytes().unwrap());
+        assert_eq!(error, None, "{written}");
+        assert_eq!(protocols.len(), 3, "{written}");
+        assert!(
+            protocols.iter().all(|p| p["LoginName"] == ADDRESS),
+            "{written}"
+        );
+    }
+    // An entity of its own is still refused.
+    let r = client()
+        .post(server.url("/autodiscover/autodiscover.xml"))
+        .body(pox_request("taro.yamada&at;kyoto-u.ac.jp"))
+        .send()
+        .unwrap();
+    assert_eq!(read_pox(&r.bytes().unwrap()).1.as_deref(), Some("600"));
+}
+
+#[test]
+fn an_address_escaped_twice_never_reaches_the_log() {
+    let server = Server::start(&[]);
+    for path in [
+        "/files/taro.yamada%2540kyoto-u.ac.jp/README.html",
+        "/files/taro.yamada%252540kyoto-u.ac.jp.zip",
+        "/taro.yamada%2540kyoto-u.ac.jp",
+        "/autodiscover/autodiscover.json/v1.0/taro.yamada%2540kyoto-u.ac.jp?Protocol=AutodiscoverV1",
+    ] {
+        let status = get(&server.url(path)).status().as_u16();
+        assert!((400..500).contains(&status), "{path}: {status}");
+    }
+    let log = server.access_log(4);
+    assert_eq!(log.len(), 4, "{log:?}");
+    for line in &log {
+        assert!(line.contains("ADDRESS"), "{line}");
+        assert!(
+            !line.contains("yamada") && !line.contains("kyoto-u"),
+            "{line}"
+        );
+    }
+}
+
+#[test]
+fn outlook_s_json_path_form_is_answered_as_the_query_form() {
+    let server = Server::start(&["--public-url", PUBLIC]);
+    let want = serde_json::json!({
+        "Protocol": "AutodiscoverV1",
+        "Url": format!("{PUBLIC}/autodiscover/autodiscover.xml"),
+    });
+    for path in [
+        format!("/autodiscover/autodiscover.json/v1.0/{ADDRESS}?Protocol=AutodiscoverV1"),
+        "/autodiscover/autodiscover.json/v1.0/Taro.Yamada%40Kyoto-U.ac.jp?protocol=autodiscoverv1"
+            .to_string(),
+        format!("/AutoDiscover/AutoDiscover.json/V1.0/{ADDRESS}?Protocol=AutodiscoverV1"),
+        format!("/autodiscover/autodiscover.json?Email={ADDRESS}&Protocol=AutodiscoverV1"),
+    ] {
+        let r = get(&server.url(&path));
+        assert_eq!(r.status(), 200, "{path}");
+        assert_eq!(header_of(&r, header::CONTENT_TYPE), "application/json");
+        let value: serde_json::Value = serde_json::from_slice(&r.bytes().unwrap()).unwrap();
+        assert_eq!(value, want, "{path}");
+    }
+    // Refusals as the query form's, in JSON; a longer path is no route.
+    let json_type = "application/json";
+    for (path, status, kind) in [
+        (
+            "/autodiscover/autodiscover.json/v1.0/a@example.com?Protocol=AutodiscoverV1"
+                .to_string(),
+            404,
+            json_type,
+        ),
+        (
+            format!("/autodiscover/autodiscover.json/v1.0/{ADDRESS}?Protocol=Ews"),
+            400,
+            json_type,
+        ),
+        (
+            format!("/autodiscover/autodiscover.json/v1.0/{ADDRESS}"),
+            400,
+            json_type,
+        ),
+        (
+            "/autodiscover/autodiscover.json/v1.0/not-an-address?Protocol=AutodiscoverV1"
+                .to_string(),
+            400,
+            json_type,
+        ),
+        (
+            format!("/autodiscover/autodiscover.json/v1.0/{ADDRESS}/x?Protocol=AutodiscoverV1"),
+            404,
+            "text/plain; charset=utf-8",
+        ),
+    ] {
+        let r = get(&server.url(&path));
+        assert_eq!(r.status(), status, "{path}");
+        assert_eq!(header_of(&r, header::CONTENT_TYPE), kind, "{path}");
+    }
+    let r = client()
+        .post(server.url(&format!(
+            "/autodiscover/autodiscover.json/v1.0/{ADDRESS}?Protocol=AutodiscoverV1"
+        )))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 405);
+    let log = server.access_log(11);
+    assert!(
+        log.iter()
+            .any(|l| l.starts_with("GET /autodiscover/autodiscover.json/v1.0/ADDRESS 200")),
+        "{log:?}"
+    );
+    assert!(log.iter().all(|l| !l.contains("yamada")), "{log:?}");
+    // Without --public-url there is no URL to give, as for the query form.
+    let without = Server::start(&[]);
+    let path = format!("/autodiscover/autodiscover.json/v1.0/{ADDRESS}?Protocol=AutodiscoverV1");
+    assert_eq!(get(&without.url(&path)).status(), 404);
+}
+
+#[test]
+fn the_public_url_option_puts_the_page_in_the_served_guides() {
+    // --public-url alone, no [serve] public_url in the provider: the guides link each person's
+    // page and show its QR code, as a bundle's with the provider's public_url do.
+    let server = Server::start(&["--public-url", PUBLIC]);
+    let page = format!("{PUBLIC}/?emailaddress={}&name={}", enc(ADDRESS), enc(NAME));
+    let links = |html: &str| -> Vec<String> {
+        common::html::parse(html.as_bytes())
+            .select(&common::html::sel("a[href]"))
+            .map(|a| a.value().attr("href").unwrap().to_string())
+            .collect()
+    };
+    let r = get(&server.url(&format!("/files/{ADDRESS}/README.html?name={}", enc(NAME))));
+    assert_eq!(r.status(), 200);
+    let guide = r.text().unwrap();
+    assert!(links(&guide).contains(&page), "the person's page is linked");
+    assert!(guide.contains("<svg"), "with its QR code");
+    let zip = get(&server.url(&format!("/files/{ADDRESS}.zip?name={}", enc(NAME))))
+        .bytes()
+        .unwrap();
+    let readme = entries_of(&zip)
+        .into_iter()
+        .find(|(n, _)| n.ends_with("README.html"))
+        .unwrap()
+        .1;
+    assert!(links(&String::from_utf8(readme).unwrap()).contains(&page));
+    // Without it, none.
+    let plain = Server::start(&[]);
+    let guide = get(&plain.url(&format!("/files/{ADDRESS}/README.html")))
+        .text()
+        .unwrap();
+    assert!(
+        !guide.contains("/?emailaddress="),
+        "no page without a public URL"
+    );
+}

@@ -26,6 +26,7 @@ use crate::bundle::zipstream::{Compressed, DosTime, Listing, Spool, ZipStream};
 use crate::input::account::Account;
 use crate::input::roster::Problem;
 use crate::output::{OutputError, PendingDir, PendingFile, SyncingWriter};
+use crate::render::index::DateSource;
 use crate::render::{Context, Format, RenderError, escape, index, publish};
 
 /// Users rendered per batch: bounds memory (a batch of 64 is about 3 MB of files) while keeping
@@ -74,6 +75,8 @@ pub struct BundleOptions {
     /// Users rendered per batch ([`CHUNK`]); up to three batches are made ahead of the writer.
     /// Smaller for a zip sent as it is made, which may wait long for its reader.
     pub batch: usize,
+    /// Where [`BundleOptions::timestamp`] came from, said beside the date on the index.
+    pub dated: DateSource,
 }
 
 impl Default for BundleOptions {
@@ -86,6 +89,7 @@ impl Default for BundleOptions {
             per_person: None,
             in_memory: false,
             batch: CHUNK,
+            dated: DateSource::RosterFile,
         }
     }
 }
@@ -306,6 +310,7 @@ pub fn write_zip_and_people<W: Write>(
             day: day as u8,
             hour: hour as u8,
             minute: minute as u8,
+            source: options.dated,
         }
     });
     for file in &publish_files {
@@ -523,6 +528,21 @@ fn hex(bytes: &[u8]) -> String {
         out.push(DIGITS[usize::from(b & 0xF)] as char);
     }
     out
+}
+
+/// Where a bundle's date comes from: `SOURCE_DATE_EPOCH` when it is set, else `otherwise` (how
+/// [`timestamp`] or [`timestamp_now`] dates it).
+pub fn date_source(otherwise: DateSource) -> DateSource {
+    let pinned = std::env::var("SOURCE_DATE_EPOCH")
+        .ok()
+        .and_then(|s| s.trim().parse::<i64>().ok())
+        .and_then(DosTime::from_unix)
+        .is_some();
+    if pinned {
+        DateSource::SourceDateEpoch
+    } else {
+        otherwise
+    }
 }
 
 /// Now (or `SOURCE_DATE_EPOCH` when set), for zips made on request.

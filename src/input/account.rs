@@ -108,7 +108,9 @@ pub fn is_domain_name(name: &str) -> bool {
             .is_some_and(|tld| tld.bytes().all(|b| b.is_ascii_digit()))
 }
 
-/// A person's display name: trimmed, non-empty, one line, no control characters.
+/// A person's display name: trimmed, non-empty, one line, no control characters and no
+/// bidirectional overrides or isolates (which can make a guide or a profile show a name other
+/// than the one stored).
 ///
 /// Any other Unicode text is data (`&`, `<`, `"`, `]]>`, `=`, `[`, Japanese, emoji…): each
 /// output format escapes or encodes it, and refuses only what its syntax cannot carry.
@@ -121,6 +123,10 @@ pub enum NameError {
         "the name has a control character ({0}); a name must be one line of text: remove it (a line break in the cell, for example)"
     )]
     Control(String),
+    #[error(
+        "the name has a bidirectional control character ({0}), which can make it show as another name: remove it"
+    )]
+    Bidi(String),
     #[error("the name has a character that no output format can carry ({0}): remove it")]
     NonCharacter(String),
     #[error("the name is longer than {MAX_NAME_CHARS} characters: shorten it")]
@@ -136,6 +142,9 @@ impl DisplayName {
         }
         if let Some(c) = trimmed.chars().find(|c| c.is_control()) {
             return Err(NameError::Control(format!("U+{:04X}", c as u32)));
+        }
+        if let Some(c) = trimmed.chars().find(|&c| is_bidi_control(c)) {
+            return Err(NameError::Bidi(format!("U+{:04X}", c as u32)));
         }
         // XML 1.0 cannot carry U+FFFE and U+FFFF at all.
         if let Some(c) = trimmed
@@ -200,11 +209,19 @@ pub fn for_message(text: &str) -> String {
     out
 }
 
-/// Bidirectional controls, zero-width characters, line and paragraph separators, BOM.
-fn is_invisible_format(c: char) -> bool {
-    matches!(c,
-        '\u{061C}' | '\u{200B}'..='\u{200F}' | '\u{2028}'..='\u{202E}'
-        | '\u{2060}'..='\u{2069}' | '\u{FEFF}' | '\u{FFF9}'..='\u{FFFB}')
+/// The bidirectional embeddings, overrides and isolates (U+202A–U+202E, U+2066–U+2069): they
+/// reorder the text around them, so a name holding one can show as another. Refused in names.
+pub fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// Characters that do not show, or change how the text around them shows: bidirectional
+/// controls and marks, zero-width characters, line and paragraph separators, BOM.
+pub fn is_invisible_format(c: char) -> bool {
+    is_bidi_control(c)
+        || matches!(c,
+            '\u{061C}' | '\u{200B}'..='\u{200F}' | '\u{2028}'..='\u{2029}'
+            | '\u{2060}'..='\u{2065}' | '\u{FEFF}' | '\u{FFF9}'..='\u{FFFB}')
 }
 
 /// Trims white space, full-width spaces (U+3000) included.
@@ -276,5 +293,22 @@ mod tests {
         assert!(DisplayName::parse("a\u{85}b").is_err());
         assert!(DisplayName::parse("a\u{FFFF}b").is_err());
         assert!(DisplayName::parse(&"x".repeat(MAX_NAME_CHARS + 1)).is_err());
+    }
+
+    #[test]
+    fn names_refuse_bidirectional_overrides_and_isolates() {
+        for c in ('\u{202A}'..='\u{202E}').chain('\u{2066}'..='\u{2069}') {
+            let e = DisplayName::parse(&format!("山田{c}太郎")).unwrap_err();
+            assert_eq!(e, NameError::Bidi(format!("U+{:04X}", c as u32)));
+            assert!(e.to_string().contains("bidirectional"), "{e}");
+            assert!(
+                !e.to_string().contains(c),
+                "the character itself is not echoed"
+            );
+        }
+        // Marks that only nudge neutral characters (LRM, RLM, ALM) stay data, as before.
+        for c in ['\u{200E}', '\u{200F}', '\u{061C}'] {
+            assert!(DisplayName::parse(&format!("a{c}b")).is_ok(), "{c:?}");
+        }
     }
 }

@@ -25,8 +25,9 @@ struct IndexHtml<'a> {
     /// The guide's file name, when the run makes guides.
     guide: Option<String>,
     publish: Vec<PublishRow>,
-    /// "YYYY-MM-DD HH:MM UTC", only when the bundle's timestamp came from `SOURCE_DATE_EPOCH`.
+    /// "YYYY-MM-DD HH:MM UTC" when the bundle has a date, and where it came from.
     generated: Option<String>,
+    dated_by: DateSource,
     version: &'static str,
     preferred: &'static str,
     /// People using the preferred protocol must first switch POP on (the provider's
@@ -95,8 +96,7 @@ fn classify(provider: &Provider, path: &str) -> PublishKind {
     }
 }
 
-/// The bundle's date (UTC, to the minute): the roster file's modification time, or
-/// `SOURCE_DATE_EPOCH`.
+/// The bundle's date (UTC, to the minute), and where it came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Generated {
     pub year: u16,
@@ -104,6 +104,20 @@ pub struct Generated {
     pub day: u8,
     pub hour: u8,
     pub minute: u8,
+    pub source: DateSource,
+}
+
+/// Where a bundle's date comes from, said beside it on the index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DateSource {
+    /// The roster file's modification time (`mailconf bundle`).
+    #[default]
+    RosterFile,
+    /// The time the roster was sent to the IT-staff page (`mailconf serve`: an upload carries no
+    /// file time).
+    Sent,
+    /// `SOURCE_DATE_EPOCH`, set for reproducible builds.
+    SourceDateEpoch,
 }
 
 /// Renders the index for `sorted` (already sorted by address). `publish_paths` are the files of
@@ -156,6 +170,7 @@ pub fn write(
                 t.year, t.month, t.day, t.hour, t.minute
             )
         }),
+        dated_by: generated.map_or(DateSource::RosterFile, |t| t.source),
         version: guide::VERSION,
         preferred: guide::protocol_label(ctx.protocol),
         pop_guide: ctx.protocol == crate::input::provider::Protocol::Pop3

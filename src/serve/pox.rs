@@ -10,11 +10,13 @@
 //! </Autodiscover>
 //! ```
 //!
-//! Elements are matched by local name (clients differ in prefixes). A document type declaration
-//! is refused outright, so no entity is ever defined or expanded; quick-xml knows only XML's
-//! five predefined entities and character references.
+//! Elements are matched by local name (clients differ in prefixes). An element's text is what XML
+//! says it is: character references (`&#64;`), XML's five predefined entities and CDATA sections
+//! are resolved. A document type declaration is refused outright, so no other entity is ever
+//! defined or expanded, and a reference to one is refused.
 
 use quick_xml::Reader;
+use quick_xml::escape::resolve_predefined_entity;
 use quick_xml::events::Event;
 
 use crate::render::autodiscover::{ErrorCode, RESPONSE_SCHEMA};
@@ -36,6 +38,8 @@ pub fn parse(body: &[u8]) -> Result<PoxRequest, ErrorCode> {
     let mut path: Vec<String> = Vec::new();
     let mut address: Option<String> = None;
     let mut schemas: Vec<String> = Vec::new();
+    // The text of the innermost element being read, from its text, references and CDATA.
+    let mut content = String::new();
     loop {
         match reader.read_event() {
             Ok(Event::Start(e)) => {
@@ -43,23 +47,39 @@ pub fn parse(body: &[u8]) -> Result<PoxRequest, ErrorCode> {
                     return Err(ErrorCode::InvalidRequest);
                 }
                 path.push(e.local_name().as_ref().to_string());
+                content.clear();
             }
             Ok(Event::End(_)) => {
-                path.pop();
-            }
-            Ok(Event::Text(t)) => {
-                let value = t.xml10_content().trim().to_string();
-                match path.last().map(String::as_str) {
+                let value = content.trim().to_string();
+                match path.pop().as_deref() {
                     Some("EMailAddress") if address.is_none() => address = Some(value),
                     Some("AcceptableResponseSchema") => schemas.push(value),
                     _ => {}
                 }
+                content.clear();
             }
-            Ok(Event::GeneralRef(_)) => return Err(ErrorCode::InvalidRequest),
+            Ok(Event::Text(t)) => content.push_str(&t.xml10_content()),
+            Ok(Event::CData(c)) => content.push_str(&c.xml10_content()),
+            Ok(Event::GeneralRef(r)) => {
+                if let Some(c) = r
+                    .resolve_char_ref()
+                    .map_err(|_| ErrorCode::InvalidRequest)?
+                {
+                    content.push(c);
+                } else {
+                    let name = r.xml10_content();
+                    let resolved =
+                        resolve_predefined_entity(&name).ok_or(ErrorCode::InvalidRequest)?;
+                    content.push_str(resolved);
+                }
+            }
             Ok(Event::DocType(_)) => return Err(ErrorCode::InvalidRequest),
             Ok(Event::Eof) => break,
             Ok(_) => {}
             Err(_) => return Err(ErrorCode::InvalidRequest),
+        }
+        if content.len() > MAX_BODY {
+            return Err(ErrorCode::InvalidRequest);
         }
     }
     if !path.is_empty() {
@@ -105,6 +125,34 @@ mod tests {
     }
 
     #[test]
+    fn the_address_is_the_text_xml_says_it_is() {
+        for written in [
+            "taro&#64;kyoto-u.ac.jp",
+            "taro&#x40;kyoto-u.ac.jp",
+            "<![CDATA[taro@kyoto-u.ac.jp]]>",
+            "taro<![CDATA[@]]>kyoto-u.ac.jp",
+            " <![CDATA[ taro@kyoto-u.ac.jp ]]> ",
+            "&#116;aro@kyoto-u.ac.jp",
+        ] {
+            let body = request(&format!("<EMailAddress>{written}</EMailAddress>"));
+            assert_eq!(
+                parse(body.as_bytes()).map(|r| r.address),
+                Ok("taro@kyoto-u.ac.jp".to_string()),
+                "{written}"
+            );
+        }
+        // A predefined entity is text too (and then not an address, which the caller says).
+        let body = request("<EMailAddress>a&amp;b@kyoto-u.ac.jp</EMailAddress>");
+        assert_eq!(parse(body.as_bytes()).unwrap().address, "a&b@kyoto-u.ac.jp");
+        // A comment inside the element is no text.
+        let body = request("<EMailAddress>taro@<!-- x -->kyoto-u.ac.jp</EMailAddress>");
+        assert_eq!(
+            parse(body.as_bytes()).unwrap().address,
+            "taro@kyoto-u.ac.jp"
+        );
+    }
+
+    #[test]
     fn refuses_what_it_cannot_answer() {
         let other = request(
             "<EMailAddress>t@kyoto-u.ac.jp</EMailAddress>\
@@ -119,6 +167,8 @@ mod tests {
             "<Autodiscover><Request><EMailAddress>t@kyoto-u.ac.jp".to_string(),
             "<!DOCTYPE a [<!ENTITY x \"t@kyoto-u.ac.jp\">]><Autodiscover><Request><EMailAddress>&x;</EMailAddress></Request></Autodiscover>".to_string(),
             request("<EMailAddress>&x;</EMailAddress>"),
+            request("<EMailAddress>&#0;</EMailAddress>"),
+            request("<EMailAddress>&#xZZ;</EMailAddress>"),
             format!("{}{}", "<a>".repeat(100), "</a>".repeat(100)),
         ] {
             assert_eq!(

@@ -14,6 +14,7 @@ mod signin;
 mod upload;
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderMap, HeaderValue};
@@ -26,6 +27,10 @@ use crate::render::Context;
 use page::{Choices, Outcome};
 use signin::SignIn;
 use upload::Uploads;
+
+/// A form refused for its origin is still read, if it is this small and comes this fast.
+const REFUSED_DRAINED: u64 = 64 * 1024;
+const REFUSED_DRAIN_TIME: Duration = Duration::from_secs(5);
 
 /// The page's state for the server's life.
 pub struct Admin {
@@ -70,6 +75,15 @@ impl Admin {
         }
         let method = req.method().clone();
         if method == Method::POST && !self.same_origin(req.headers(), req.uri()) {
+            // A small form is read and dropped first, so that the browser sees the answer.
+            let declared = req
+                .headers()
+                .get(header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok());
+            if declared.is_some_and(|n| n <= REFUSED_DRAINED) {
+                upload::drain(req.into_body(), REFUSED_DRAIN_TIME).await;
+            }
             return text(
                 StatusCode::FORBIDDEN,
                 "a form sent from another site is refused: open the IT-staff page itself and send it from there\n",

@@ -23,10 +23,11 @@ use super::super::reply::{Reply, text, with_body};
 use super::page::{Choices, MAX_PEOPLE, MAX_ROSTER, Outcome, Say, page, say};
 use crate::bundle::zipstream::{Compressed, ZipStream};
 use crate::bundle::{self, BundleOptions, Failure};
-use crate::input::account::{Account, for_message};
+use crate::input::account::{Account, for_message, is_invisible_format};
 use crate::input::provider::{Protocol, WindowsDir};
 use crate::input::roster::{self, Problem, ReadOptions};
 use crate::render::guide::{Lang, percent_encode};
+use crate::render::index::DateSource;
 use crate::render::outlook::PrfEncoding;
 use crate::render::{Context, Format, FormatGroup};
 
@@ -102,11 +103,7 @@ impl Uploads {
             .and_then(|v| v.parse::<u64>().ok());
         if let Some(declared) = declared.filter(|&n| n > MAX_BODY) {
             if declared <= DRAIN_UP_TO {
-                let mut body = req.into_body();
-                let _ = tokio::time::timeout(UPLOAD_TIMEOUT, async {
-                    while let Some(Ok(_)) = body.frame().await {}
-                })
-                .await;
+                drain(req.into_body(), UPLOAD_TIMEOUT).await;
             }
             return too_large(self);
         }
@@ -369,6 +366,15 @@ async fn read_form(mut multipart: multer::Multipart<'_>) -> Result<Form, multer:
     Ok(form)
 }
 
+/// Reads a request's body to its end and drops it, for at most `limit`: a browser still sending
+/// its form then sees the answer instead of a broken connection.
+pub async fn drain(mut body: Incoming, limit: Duration) {
+    let _ = tokio::time::timeout(limit, async {
+        while let Some(Ok(_)) = body.frame().await {}
+    })
+    .await;
+}
+
 /// What became of an upload's roster.
 enum Prepared {
     Ready(Vec<Account>),
@@ -415,6 +421,8 @@ fn send_zip(
         in_memory: true,
         // A zip waiting for its reader holds the batches made ahead: small ones.
         batch: BATCH,
+        // An upload carries no file time: the zip is dated when the roster was sent.
+        dated: bundle::date_source(DateSource::Sent),
         ..BundleOptions::default()
     };
     if per_person {
@@ -563,9 +571,8 @@ pub fn stem_of(file_name: &str) -> String {
     let cleaned: String = stem
         .chars()
         .map(|c| {
-            let invisible = matches!(c,
-                '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{206F}'
-                | '\u{FEFF}' | '\u{FFF0}'..='\u{FFFF}');
+            let invisible = is_invisible_format(c)
+                || matches!(c, '\u{206A}'..='\u{206F}' | '\u{FFF0}'..='\u{FFFF}');
             if c.is_control()
                 || invisible
                 || matches!(c, '<' | '>' | ':' | '"' | '/' | '\\' | '|' | '?' | '*')
