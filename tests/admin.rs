@@ -81,16 +81,7 @@ fn get_as(server: &Server, path: &str, user: &str, password: &str) -> Response {
 fn fields(changes: &[(&str, &str)]) -> Vec<(String, String)> {
     let mut out: Vec<(String, String)> = Vec::new();
     let changed = |name: &str| changes.iter().any(|(n, _)| *n == name);
-    for (name, value) in [
-        ("formats", "thunderbird"),
-        ("formats", "apple"),
-        ("formats", "outlook"),
-        ("formats", "guides"),
-        ("google", "on"),
-        ("protocol", "pop"),
-        ("prf_encoding", "utf16le"),
-        ("prf_dir", ""),
-    ] {
+    for (name, value) in common::server::PAGE_FIELDS {
         if !changed(name) {
             out.push((name.into(), value.into()));
         }

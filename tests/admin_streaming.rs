@@ -36,16 +36,7 @@ fn roster(n: usize) -> String {
 fn upload_request(file_name: &str, roster: &[u8]) -> Vec<u8> {
     use base64::Engine;
     let mut body = Vec::new();
-    for (name, value) in [
-        ("formats", "thunderbird"),
-        ("formats", "apple"),
-        ("formats", "outlook"),
-        ("formats", "guides"),
-        ("google", "on"),
-        ("protocol", "pop"),
-        ("prf_encoding", "utf16le"),
-        ("prf_dir", ""),
-    ] {
+    for (name, value) in common::server::PAGE_FIELDS {
         write!(
             body,
             "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
@@ -188,14 +179,7 @@ fn held_downloads_stay_small_and_keep_no_one_else_waiting() {
     assert!(raw::peak_rss_mib(server.pid()) < 100.0);
     // The others go away: their zips are given up, and the server answers as before.
     drop(held);
-    assert_eq!(
-        client()
-            .get(server.url("/healthz"))
-            .send()
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(server.status_of("/healthz"), 200);
 }
 
 /// The body of a chunked HTTP/1.1 answer.

@@ -12,7 +12,7 @@ use std::net::{Shutdown, TcpStream};
 use std::time::{Duration, Instant};
 
 use common::raw::{self, connect, exchange, read_answer, wait_closed};
-use common::server::{Server, client};
+use common::server::Server;
 
 const ADDRESS: &str = "taro.yamada@kyoto-u.ac.jp";
 
@@ -26,42 +26,6 @@ fn assert_closed_in_time(what: &str, took: Duration) {
         (EARLIEST..=LATEST).contains(&took),
         "{what}: closed after {took:?}, not within 10–15 s"
     );
-}
-
-/// An HTTP/2 connection (prior knowledge) that asks for `/healthz` once and then stays idle;
-/// returns how long after the answer the server closed it.
-fn idle_h2_closed_after(port: u16, limit: Duration) -> Duration {
-    use http_body_util::{BodyExt, Empty};
-    use hyper_util::rt::{TokioExecutor, TokioIo};
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async move {
-        let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .unwrap();
-        let (mut send, conn) =
-            hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tcp))
-                .await
-                .expect("an HTTP/2 handshake");
-        let conn = tokio::spawn(conn);
-        let request = hyper::Request::get(format!("http://127.0.0.1:{port}/healthz"))
-            .body(Empty::<bytes::Bytes>::new())
-            .unwrap();
-        let answer = send.send_request(request).await.unwrap();
-        assert_eq!(answer.status(), 200);
-        assert_eq!(answer.version(), hyper::Version::HTTP_2);
-        let body = answer.into_body().collect().await.unwrap().to_bytes();
-        assert_eq!(&body[..], b"ok\n");
-        let answered = Instant::now();
-        tokio::time::timeout(limit, conn)
-            .await
-            .expect("the idle HTTP/2 connection was never closed")
-            .unwrap()
-            .ok();
-        answered.elapsed()
-    })
 }
 
 #[test]
@@ -127,9 +91,14 @@ fn connections_that_send_nothing_are_closed_at_every_stage() {
         }),
     ));
     // HTTP/2, idle after one request.
+    let (answered, answered_at) = std::sync::mpsc::channel();
+    let h2 = raw::idle_h2(port, answered, limit);
     checks.push((
         "HTTP/2, idle",
-        std::thread::spawn(move || idle_h2_closed_after(port, limit)),
+        std::thread::spawn(move || {
+            let closed = h2.join().unwrap();
+            closed.duration_since(answered_at.recv().unwrap())
+        }),
     ));
     // TLS: the handshake done, then nothing.
     let config = raw::tls_client(&anchor, &[b"h2", b"http/1.1"]);
@@ -146,10 +115,7 @@ fn connections_that_send_nothing_are_closed_at_every_stage() {
     ));
     // Meanwhile, others are answered at once.
     let t = Instant::now();
-    assert_eq!(
-        client().get(plain.url("/healthz")).send().unwrap().status(),
-        200
-    );
+    assert_eq!(plain.status_of("/healthz"), 200);
     assert!(t.elapsed() < Duration::from_secs(2));
     for (what, check) in checks {
         let took = check.join().unwrap_or_else(|_| panic!("{what}"));
@@ -174,34 +140,10 @@ fn a_stop_closes_idle_connections_at_once_and_lets_answers_finish() {
     let mut kept_alive = connect(port);
     let (head, _) = exchange(&mut kept_alive, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
     assert!(head.starts_with("HTTP/1.1 200"));
-    // HTTP/2, idle: before, a stop waited its full 30 s for it.
-    let (h2_ready, h2_open) = std::sync::mpsc::channel();
-    let h2 = std::thread::spawn(move || {
-        use http_body_util::Empty;
-        use hyper_util::rt::{TokioExecutor, TokioIo};
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(async move {
-            let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
-                .await
-                .unwrap();
-            let (mut send, conn) =
-                hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tcp))
-                    .await
-                    .unwrap();
-            let conn = tokio::spawn(conn);
-            let request = hyper::Request::get(format!("http://127.0.0.1:{port}/healthz"))
-                .body(Empty::<bytes::Bytes>::new())
-                .unwrap();
-            assert_eq!(send.send_request(request).await.unwrap().status(), 200);
-            h2_ready.send(()).unwrap();
-            let _ = tokio::time::timeout(Duration::from_secs(60), conn).await;
-            Instant::now()
-        })
-    });
-    h2_open.recv().unwrap();
+    // HTTP/2, idle.
+    let (answered, h2_answered) = std::sync::mpsc::channel();
+    let h2 = raw::idle_h2(port, answered, Duration::from_secs(60));
+    h2_answered.recv().unwrap();
     // An HTTP/2 client that sends its preface and settings, then neither reads nor answers
     // the server's ping.
     let mut deaf_h2 = connect(port);
@@ -210,24 +152,7 @@ fn a_stop_closes_idle_connections_at_once_and_lets_answers_finish() {
         .unwrap();
     // A request in flight: its body comes in two halves, 3 s apart.
     let (sent_half, half_sent) = std::sync::mpsc::channel();
-    let in_flight = std::thread::spawn(move || {
-        let mut s = connect(port);
-        let body = "<Autodiscover><Request><EMailAddress>taro.yamada@kyoto-u.ac.jp</EMailAddress></Request></Autodiscover>";
-        write!(
-            s,
-            "POST /autodiscover/autodiscover.xml HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
-            body.len()
-        )
-        .unwrap();
-        let (a, b) = body.split_at(body.len() / 2);
-        s.write_all(a.as_bytes()).unwrap();
-        sent_half.send(()).unwrap();
-        std::thread::sleep(Duration::from_secs(3));
-        s.write_all(b.as_bytes()).unwrap();
-        let mut answer = String::new();
-        s.read_to_string(&mut answer).unwrap();
-        (answer, Instant::now())
-    });
+    let in_flight = raw::slow_pox(port, Duration::from_secs(3), sent_half);
     half_sent.recv().unwrap();
     let pid = server.pid();
     let signalled = Instant::now();
@@ -298,14 +223,7 @@ fn thousands_of_silent_connections_do_not_shut_others_out_for_long() {
     }
     assert!(check.elapsed() < LATEST, "{:?}", check.elapsed());
     let t = Instant::now();
-    assert_eq!(
-        client()
-            .get(server.url("/healthz"))
-            .send()
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(server.status_of("/healthz"), 200);
     assert!(t.elapsed() < Duration::from_secs(2));
 }
 

@@ -868,26 +868,11 @@ fn a_stop_signal_lets_requests_in_flight_finish() {
         let server = Server::start(&[]);
         let port = server.port;
         // A request whose body arrives slowly, in flight when the signal comes.
-        let in_flight = std::thread::spawn(move || {
-            let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-            let body = pox_request(ADDRESS);
-            write!(
-                s,
-                "POST /autodiscover/autodiscover.xml HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                body.len()
-            )
-            .unwrap();
-            let (a, b) = body.split_at(body.len() / 2);
-            s.write_all(a.as_bytes()).unwrap();
-            std::thread::sleep(Duration::from_millis(1500));
-            s.write_all(b.as_bytes()).unwrap();
-            let mut answer = String::new();
-            s.read_to_string(&mut answer).unwrap();
-            answer
-        });
-        std::thread::sleep(Duration::from_millis(500));
+        let (sent_half, half_sent) = std::sync::mpsc::channel();
+        let in_flight = common::raw::slow_pox(port, Duration::from_millis(1500), sent_half);
+        half_sent.recv().unwrap();
         let (status, log) = server.stop_with(signal);
-        let answer = in_flight.join().unwrap();
+        let (answer, _) = in_flight.join().unwrap();
         assert!(answer.starts_with("HTTP/1.1 200"), "{answer:.200}");
         assert!(answer.contains("<Type>SMTP</Type>"));
         assert_eq!(status.code(), Some(0), "{log:?}");
@@ -1037,19 +1022,22 @@ fn head_gives_gets_header_fields_and_length() {
 #[test]
 fn pox_addresses_are_read_as_xml_writes_them() {
     let server = Server::start(&[]);
+    let ask = |address: &str| {
+        let r = client()
+            .post(server.url("/autodiscover/autodiscover.xml"))
+            .body(pox_request(address))
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        read_pox(&r.bytes().unwrap())
+    };
     for written in [
         "taro.yamada&#64;kyoto-u.ac.jp",
         "taro.yamada&#x40;Kyoto-U.ac.jp",
         "<![CDATA[taro.yamada@kyoto-u.ac.jp]]>",
         "taro.yamada<![CDATA[@]]>kyoto-u.ac.jp",
     ] {
-        let r = client()
-            .post(server.url("/autodiscover/autodiscover.xml"))
-            .body(pox_request(written))
-            .send()
-            .unwrap();
-        assert_eq!(r.status(), 200);
-        let (protocols, error) = read_pox(&r.bytes().unwrap());
+        let (protocols, error) = ask(written);
         assert_eq!(error, None, "{written}");
         assert_eq!(protocols.len(), 3, "{written}");
         assert!(
@@ -1058,12 +1046,10 @@ fn pox_addresses_are_read_as_xml_writes_them() {
         );
     }
     // An entity of its own is still refused.
-    let r = client()
-        .post(server.url("/autodiscover/autodiscover.xml"))
-        .body(pox_request("taro.yamada&at;kyoto-u.ac.jp"))
-        .send()
-        .unwrap();
-    assert_eq!(read_pox(&r.bytes().unwrap()).1.as_deref(), Some("600"));
+    assert_eq!(
+        ask("taro.yamada&at;kyoto-u.ac.jp").1.as_deref(),
+        Some("600")
+    );
 }
 
 #[test]

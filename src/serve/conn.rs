@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use hyper_util::server::graceful::GracefulConnection;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::sync::{Notify, watch};
+use tokio::sync::watch;
 use tokio::time::Instant;
 
 /// How long a connection may stay without a request being answered.
@@ -46,8 +46,6 @@ pub struct Activity {
     idle_since: AtomicU64,
     /// The last time a byte was read or written, or a request began.
     progress: AtomicU64,
-    /// Wakes the watcher when the connection turns idle.
-    changed: Notify,
 }
 
 impl Activity {
@@ -58,7 +56,6 @@ impl Activity {
             write_blocked: AtomicBool::new(false),
             idle_since: AtomicU64::new(0),
             progress: AtomicU64::new(0),
-            changed: Notify::new(),
         })
     }
 
@@ -99,11 +96,11 @@ impl Activity {
     fn turned_idle(&self) {
         self.idle_since
             .store(self.millis(Instant::now()), Ordering::Relaxed);
-        self.changed.notify_one();
     }
 }
 
-/// A request in flight; its drop ends it.
+/// A request in flight; its drop ends it (and the connection is idle from then, if it was the
+/// last).
 pub struct InFlight(Arc<Activity>);
 
 impl Drop for InFlight {
@@ -197,11 +194,17 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Watched<T> {
 
 /// Drives `conn` until it ends, is closed for idling or stalling, or, once `stop` turns true,
 /// until its requests in flight are answered.
+///
+/// The watcher wakes for a stop, and otherwise at most every [`IDLE`] (or at the deadline it
+/// computed, if sooner) to look at the connection's [`Activity`]: nothing is done for it on each
+/// request, so that a busy keep-alive connection costs nothing more than hyper's own work.
 pub async fn drive<C>(conn: C, activity: &Activity, mut stop: watch::Receiver<bool>)
 where
     C: GracefulConnection,
 {
     tokio::pin!(conn);
+    let timer = tokio::time::sleep(IDLE);
+    tokio::pin!(timer);
     // When the connection was asked to close gracefully.
     let mut closing: Option<Instant> = None;
     let mut stopping = *stop.borrow_and_update();
@@ -222,8 +225,14 @@ where
         }
         let wake = match closing {
             Some(asked) if idle => asked + CLOSE_GRACE,
+            // Busy: the stall's deadline, but a look at least every IDLE, since the connection
+            // may turn idle meanwhile (and then be due IDLE after that).
+            _ if !idle => deadline.min(now + IDLE),
             _ => deadline,
         };
+        timer
+            .as_mut()
+            .reset(wake.max(now + Duration::from_millis(1)));
         tokio::select! {
             _ = conn.as_mut() => return,
             changed = stop.changed(), if !stopping => {
@@ -231,8 +240,7 @@ where
                 let _ = changed;
                 stopping = true;
             }
-            () = activity.changed.notified() => {}
-            () = tokio::time::sleep_until(wake) => {}
+            () = timer.as_mut() => {}
         }
     }
 }

@@ -164,3 +164,74 @@ fn status_kib(pid: i32, field: &str) -> u64 {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap_or_else(|| panic!("{field} in /proc/{pid}/status"))
 }
+
+/// A POX Autodiscover request whose body comes in two halves, `pause` apart: a request in flight
+/// for that long. On a thread of its own; `half_sent` is told once the first half is out. Gives
+/// the whole answer (the connection closes after it) and when it ended.
+pub fn slow_pox(
+    port: u16,
+    pause: Duration,
+    half_sent: std::sync::mpsc::Sender<()>,
+) -> std::thread::JoinHandle<(String, Instant)> {
+    std::thread::spawn(move || {
+        let mut s = connect(port);
+        let body = "<?xml version=\"1.0\" encoding=\"utf-8\"?><Autodiscover xmlns=\"http://schemas.microsoft.com/exchange/autodiscover/outlook/requestschema/2006\"><Request><EMailAddress>taro.yamada@kyoto-u.ac.jp</EMailAddress></Request></Autodiscover>";
+        write!(
+            s,
+            "POST /autodiscover/autodiscover.xml HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        )
+        .unwrap();
+        let (a, b) = body.split_at(body.len() / 2);
+        s.write_all(a.as_bytes()).unwrap();
+        half_sent.send(()).unwrap();
+        std::thread::sleep(pause);
+        s.write_all(b.as_bytes()).unwrap();
+        let mut answer = String::new();
+        s.read_to_string(&mut answer).unwrap();
+        (answer, Instant::now())
+    })
+}
+
+/// An HTTP/2 connection (prior knowledge) to the server on 127.0.0.1 that asks for `/healthz`
+/// once, tells `answered` when the answer is in, then stays idle until the server closes it, at
+/// most `limit`. On a thread of its own; gives when the connection ended.
+pub fn idle_h2(
+    port: u16,
+    answered: std::sync::mpsc::Sender<Instant>,
+    limit: Duration,
+) -> std::thread::JoinHandle<Instant> {
+    std::thread::spawn(move || {
+        use http_body_util::{BodyExt, Empty};
+        use hyper_util::rt::{TokioExecutor, TokioIo};
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .unwrap();
+            let (mut send, conn) =
+                hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tcp))
+                    .await
+                    .expect("an HTTP/2 handshake");
+            let conn = tokio::spawn(conn);
+            let request = hyper::Request::get(format!("http://127.0.0.1:{port}/healthz"))
+                .body(Empty::<bytes::Bytes>::new())
+                .unwrap();
+            let answer = send.send_request(request).await.unwrap();
+            assert_eq!(answer.status(), 200);
+            assert_eq!(answer.version(), hyper::Version::HTTP_2);
+            let body = answer.into_body().collect().await.unwrap().to_bytes();
+            assert_eq!(&body[..], b"ok\n");
+            answered.send(Instant::now()).unwrap();
+            tokio::time::timeout(limit, conn)
+                .await
+                .expect("the idle HTTP/2 connection was never closed")
+                .unwrap()
+                .ok();
+            Instant::now()
+        })
+    })
+}

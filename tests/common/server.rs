@@ -83,6 +83,16 @@ impl Server {
         format!("{}{path}", self.base)
     }
 
+    /// The status of `GET path`.
+    pub fn status_of(&self, path: &str) -> u16 {
+        client()
+            .get(self.url(path))
+            .send()
+            .unwrap()
+            .status()
+            .as_u16()
+    }
+
     /// The lines written to stderr so far.
     pub fn log(&self) -> Vec<String> {
         self.log.lock().unwrap().clone()
@@ -151,6 +161,19 @@ impl Drop for Server {
         }
     }
 }
+
+/// The IT-staff page's form fields as a browser sends them by default: every kind of file, the
+/// Google profile, POP, a UTF-16LE PRF, the default PRF folder.
+pub const PAGE_FIELDS: [(&str, &str); 8] = [
+    ("formats", "thunderbird"),
+    ("formats", "apple"),
+    ("formats", "outlook"),
+    ("formats", "guides"),
+    ("google", "on"),
+    ("protocol", "pop"),
+    ("prf_encoding", "utf16le"),
+    ("prf_dir", ""),
+];
 
 /// A blocking HTTP client that follows no redirects and keeps no cookies.
 pub fn client() -> reqwest::blocking::Client {
