@@ -3,12 +3,14 @@
 #
 #   bench/serve.sh [--rounds N] [--seconds S] [--quick]
 #
-# Needs the Rust toolchain, python3 (with venv) and wrk (installed with apt when missing). It
+# Needs the Rust toolchain, python3 (with venv), wrk and htpasswd (installed with apt when
+# missing). It
 #   1. builds mailconf in release mode, and oha (a load generator with a fixed request rate) into
 #      target/bench-tools once,
 #   2. installs automx2 and gunicorn into target/bench-venv (once),
 #   3. runs bench/serve_bench.py, which writes bench/serve-results.md and
-#      target/bench/serve-results.json.
+#      target/bench/serve-results.json (with the IT-staff page's memory, bench/serve_admin.py,
+#      which needs htpasswd from apache2-utils, installed with apt when missing).
 # Both servers listen on 127.0.0.1 only; every load is bounded in time.
 set -euo pipefail
 
@@ -29,6 +31,10 @@ if [[ ! -x "$TOOLS/bin/oha" ]]; then
 fi
 if ! command -v openssl >/dev/null 2>&1; then
     apt-get update -qq && apt-get install -y -qq openssl
+fi
+if ! command -v htpasswd >/dev/null 2>&1; then
+    echo "[serve-bench] installing apache2-utils (htpasswd) with apt" >&2
+    apt-get update -qq && apt-get install -y -qq apache2-utils
 fi
 
 if [[ ! -x "$VENV/bin/python" ]]; then

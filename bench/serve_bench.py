@@ -14,10 +14,13 @@ runs with its defaults, access log on (written to /dev/null). Rounds alternate o
 each kind, so background load hits both alike; medians are reported.
 
 Then, for mailconf only: p99 latency at a fixed 1,000 requests per second (oha, with latency
-correction), peak RSS of the server process under all that load (VmHWM), and signed Apple
-profiles per second against the bare RSA-2048 signing rate of all cores (openssl speed -multi).
+correction), peak RSS of the server process under all that load (VmHWM), signed Apple
+profiles per second against the bare RSA-2048 signing rate of all cores (openssl speed -multi),
+and the IT-staff page's memory making department zips (bench/serve_admin.py: 1,000 and 10,000
+people, one and three at once, and three held by clients that do not read).
 
-Writes bench/serve-results.md and target/bench/serve-results.json.
+mailconf serve listens on port 0 and says which port it got; automx2 (gunicorn) on a free port
+picked here. Writes bench/serve-results.md and target/bench/serve-results.json.
 """
 
 import argparse
@@ -79,6 +82,7 @@ end
 # The KUMail servers, as automx2_peer.py seeds them for the bundle benchmark.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from automx2_peer import SEED  # noqa: E402
+import serve_admin  # noqa: E402  (the IT-staff page's cases, and starting mailconf serve)
 
 
 def free_port() -> int:
@@ -107,14 +111,12 @@ def fetch(url: str, body: bytes | None = None) -> tuple[int, bytes]:
         return e.code, e.read()
 
 
-def start_mailconf(port: int, extra: list[str]) -> subprocess.Popen:
-    p = subprocess.Popen(
-        [str(MAILCONF), "serve", "--listen", f"127.0.0.1:{port}", *extra],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+def start_mailconf(extra: list[str]) -> tuple[subprocess.Popen, int]:
+    """mailconf serve on 127.0.0.1, port 0 (the port it says it got), its access log read and
+    dropped."""
+    p, port = serve_admin.start_serve(str(MAILCONF), extra)
     wait_until_up(f"http://127.0.0.1:{port}/healthz")
-    return p
+    return p, port
 
 
 def start_automx2(port: int, venv: Path) -> subprocess.Popen:
@@ -251,8 +253,8 @@ def main() -> None:
     WORK.mkdir(parents=True, exist_ok=True)
     venv = Path(args.venv)
 
-    ours_port, peer_port, signed_port = free_port(), free_port(), free_port()
-    ours = start_mailconf(ours_port, [])
+    peer_port = free_port()
+    ours, ours_port = start_mailconf([])
     peer = start_automx2(peer_port, venv)
     results: dict = {"cores": CORES, "rounds": args.rounds, "seconds": args.seconds,
                      "connections": args.connections, "kinds": {}}
@@ -292,7 +294,7 @@ def main() -> None:
                 p.kill()
 
     # Signed profiles against the bare signing rate of all cores, measured in this run.
-    signed = start_mailconf(signed_port, throwaway_signer())
+    signed, signed_port = start_mailconf(throwaway_signer())
     try:
         bare = bare_rsa_rate()
         res = wrk(f"http://127.0.0.1:{signed_port}", "apple", args.seconds, args.connections)
@@ -305,6 +307,19 @@ def main() -> None:
     finally:
         signed.send_signal(signal.SIGTERM)
         signed.wait(timeout=40)
+
+    # The IT-staff page: department zips for uploads, made as they are sent.
+    htpasswd = serve_admin.htpasswd_file()
+    sizes = [1000] if args.quick else [1000, 10000]
+    admin = {"cases": [], "held": None}
+    for n in sizes:
+        for at_once in (1, 3):
+            case = serve_admin.case(str(MAILCONF), htpasswd, n, at_once)
+            print(f"[serve-bench] IT-staff page: {json.dumps(case)}", file=sys.stderr)
+            admin["cases"].append(case)
+    admin["held"] = serve_admin.held(str(MAILCONF), htpasswd, max(sizes))
+    print(f"[serve-bench] IT-staff page: {json.dumps(admin['held'])}", file=sys.stderr)
+    results["admin"] = admin
 
     out = ROOT / "target" / "bench" / "serve-results.json"
     out.write_text(json.dumps(results, indent=2))
@@ -344,6 +359,28 @@ def write_markdown(r: dict) -> None:
         f"(target 80 %: {'met' if s['ratio'] >= 0.8 else 'NOT met'}). The load generator runs on the same cores.",
         "",
     ]
+    a = r.get("admin")
+    if a:
+        lines += [
+            "The IT-staff page (`bench/serve_admin.py`): rosters of `bench/gen_roster.py`, every kind of "
+            "file, uploaded and their zips read as fast as the client can; a fresh server for each line, "
+            "its peak RSS (VmHWM). The zip is made as it is sent.",
+            "",
+            "| people | uploads at once | zip | time to the zip's last byte, each | server's peak RSS |",
+            "|---|---|---|---|---|",
+        ]
+        for c in a["cases"]:
+            each = " / ".join(f"{t:.2f} s" for t in c["each_s"])
+            lines.append(f"| {c['people']:,} | {c['at_once']} | {c['zip_mb']:.0f} MB | {each} | {c['peak_mib']:.1f} MB |")
+        h = a["held"]
+        verdict = "met" if h["peak_mib"] < 100 else "NOT met"
+        lines += [
+            "",
+            f"Three uploads of {h['people']:,} people whose clients read the answer's head and then nothing: "
+            f"peak RSS {h['peak_mib']:.1f} MB, {h['steady_mib']:.1f} MB while they wait (target under 100 MB: "
+            f"{verdict}); meanwhile another upload of 1,000 people came back whole in {h['other_1000_s']:.2f} s.",
+            "",
+        ]
     (ROOT / "bench" / "serve-results.md").write_text("\n".join(lines))
     print("\n".join(lines))
 
