@@ -74,13 +74,13 @@ impl Activity {
 
     /// A request begins; it is in flight until the guard is dropped (with its answer's body).
     pub fn begin(self: &Arc<Activity>) -> InFlight {
-        self.in_flight.fetch_add(1, Ordering::SeqCst);
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
         self.moved();
         InFlight(self.clone())
     }
 
     fn busy(&self) -> bool {
-        self.in_flight.load(Ordering::SeqCst) > 0 || self.write_blocked.load(Ordering::SeqCst)
+        self.in_flight.load(Ordering::Acquire) > 0 || self.write_blocked.load(Ordering::Acquire)
     }
 
     /// When the connection is to be closed if nothing happens meanwhile, and whether it is
@@ -105,7 +105,7 @@ pub struct InFlight(Arc<Activity>);
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        if self.0.in_flight.fetch_sub(1, Ordering::SeqCst) == 1 {
+        if self.0.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
             self.0.turned_idle();
         }
     }
@@ -127,14 +127,16 @@ impl<T> Watched<T> {
         match result {
             Poll::Ready(Ok(n)) if *n > 0 => {
                 self.activity.moved();
-                if self.activity.write_blocked.swap(false, Ordering::SeqCst)
-                    && self.activity.in_flight.load(Ordering::SeqCst) == 0
+                // Only a write that had been blocked changes anything more.
+                if self.activity.write_blocked.load(Ordering::Relaxed)
+                    && self.activity.write_blocked.swap(false, Ordering::AcqRel)
+                    && self.activity.in_flight.load(Ordering::Acquire) == 0
                 {
                     // The end of an answer, held by a slow reader, went out.
                     self.activity.turned_idle();
                 }
             }
-            Poll::Pending => self.activity.write_blocked.store(true, Ordering::SeqCst),
+            Poll::Pending => self.activity.write_blocked.store(true, Ordering::Release),
             _ => {}
         }
     }

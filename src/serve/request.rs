@@ -83,6 +83,10 @@ const DECODINGS: usize = 4;
 /// or small forms, escaped once or several times: `%40`, `%2540`) becomes `ADDRESS`, keeping a
 /// file's suffix after the address (`ADDRESS.prf`, `ADDRESS-outlook.cmd`).
 pub fn logged_path(path: &str) -> String {
+    // Most paths hold neither an escape nor an @: as they are.
+    if !path.contains(['%', '@', '\u{FF20}', '\u{FE6B}']) {
+        return path.to_string();
+    }
     path.split('/')
         .map(|segment| {
             // Each reading of the segment, from as written to fully decoded.

@@ -166,8 +166,10 @@ fn status_kib(pid: i32, field: &str) -> u64 {
 }
 
 /// A POX Autodiscover request whose body comes in two halves, `pause` apart: a request in flight
-/// for that long. On a thread of its own; `half_sent` is told once the first half is out. Gives
-/// the whole answer (the connection closes after it) and when it ended.
+/// for that long. On a thread of its own. It asks with `Expect: 100-continue`, so that the
+/// server's `100 Continue` says the request is in; then it sends the first half and tells
+/// `half_sent`. Gives the answer after the `100 Continue` (the connection closes after it) and
+/// when it ended.
 pub fn slow_pox(
     port: u16,
     pause: Duration,
@@ -178,10 +180,17 @@ pub fn slow_pox(
         let body = "<?xml version=\"1.0\" encoding=\"utf-8\"?><Autodiscover xmlns=\"http://schemas.microsoft.com/exchange/autodiscover/outlook/requestschema/2006\"><Request><EMailAddress>taro.yamada@kyoto-u.ac.jp</EMailAddress></Request></Autodiscover>";
         write!(
             s,
-            "POST /autodiscover/autodiscover.xml HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            "POST /autodiscover/autodiscover.xml HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n",
             body.len()
         )
         .unwrap();
+        let mut interim = Vec::new();
+        let mut byte = [0u8; 1];
+        while !interim.ends_with(b"\r\n\r\n") {
+            assert_eq!(s.read(&mut byte).unwrap(), 1, "closed before 100 Continue");
+            interim.push(byte[0]);
+        }
+        assert!(interim.starts_with(b"HTTP/1.1 100"), "{interim:?}");
         let (a, b) = body.split_at(body.len() / 2);
         s.write_all(a.as_bytes()).unwrap();
         half_sent.send(()).unwrap();
