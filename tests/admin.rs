@@ -1062,8 +1062,15 @@ fn nothing_of_an_upload_reaches_the_disk_or_the_log() {
     let gone = tempdir();
     let tmp = gone.path().join("no-such-folder");
     let server = start(&htpasswd, &[], &[("TMPDIR", tmp.to_str().unwrap())]);
+    // The zips come whole: made as they are sent, a temporary file would cut them off.
     let r = upload(&server, "secret-dept.csv", ROSTER.as_bytes());
     assert_eq!(r.status(), 200, "{}", server.log().join("\n"));
+    let zip = r.bytes().expect("the whole zip");
+    assert_eq!(
+        zip_entries(&zip).len(),
+        3 * 7 + 7,
+        "every person's files, publish/, index, manifest"
+    );
     let r = upload_with(
         &server,
         "secret-dept.csv",
@@ -1071,6 +1078,7 @@ fn nothing_of_an_upload_reaches_the_disk_or_the_log() {
         &fields(&[("per_person", "on")]),
     );
     assert_eq!(r.status(), 200);
+    assert_eq!(zip_entries(&r.bytes().expect("the whole zip")).len(), 3);
     let r = upload(&server, "secret-dept.csv", BAD_ROSTER.as_bytes());
     assert_eq!(r.status(), 422);
     assert!(!tmp.exists());
