@@ -60,6 +60,17 @@ impl HtmlText {
     pub fn new(text: &str) -> HtmlText {
         HtmlText(escaped(askama::filters::Html, text))
     }
+
+    /// A label quoted from another program's screen ([`super::labels`]), marked for tests:
+    /// `open<span class="ui" data-label="KEY">TEXT</span>close`, key and text escaped; `open` and
+    /// `close` are the language's quotation marks (constants).
+    pub fn ui_label(key: &str, text: &str, open: &'static str, close: &'static str) -> HtmlText {
+        let key = HtmlText::new(key);
+        let text = HtmlText::new(text);
+        HtmlText(format!(
+            "{open}<span class=\"ui\" data-label=\"{key}\">{text}</span>{close}"
+        ))
+    }
 }
 
 impl fmt::Display for HtmlText {

@@ -6,6 +6,7 @@ pub mod autodiscover;
 pub mod escape;
 pub mod guide;
 pub mod index;
+pub mod labels;
 pub mod outlook;
 pub mod publish;
 pub mod qr;

@@ -247,3 +247,34 @@ pub fn tls_files_now(dir: &std::path::Path) -> String {
     let day = Duration::from_secs(86_400);
     tls_files(dir, now - day, now + 365 * day)
 }
+
+/// A self-signed TLS certificate for the DNS `names`, valid from yesterday for a year, as PEM
+/// files `tls-cert.pem` and `tls-key.pem` in `dir`; returns the certificate's and the key's PEM.
+pub fn tls_files_for(dir: &std::path::Path, names: &[&str]) -> (String, String) {
+    use x509_cert::ext::pkix::name::GeneralName;
+    let key = rsa::PrivateKey::generate();
+    let subject = Name::from_str(&format!("CN={},O=mailconf tests", names[0])).unwrap();
+    let profile = TestProfile {
+        issuer: subject.clone(),
+        subject,
+        names: names
+            .iter()
+            .map(|n| GeneralName::DnsName(der::asn1::Ia5String::new(n).unwrap()))
+            .collect(),
+    };
+    let now = SystemTime::now();
+    let day = Duration::from_secs(86_400);
+    let validity = Validity::new(
+        Time::try_from(now - day).unwrap(),
+        Time::try_from(now + 365 * day).unwrap(),
+    );
+    let signer = SigningKey::<Sha256>::new(key.clone());
+    let cert = CertificateBuilder::new(profile, SerialNumber::from(8u32), validity, spki(&key))
+        .unwrap()
+        .build::<_, Signature>(&signer)
+        .unwrap();
+    let (cert_pem, key_pem) = (pem(&[&cert]), key_pem(&key));
+    std::fs::write(dir.join("tls-cert.pem"), &cert_pem).unwrap();
+    std::fs::write(dir.join("tls-key.pem"), &key_pem).unwrap();
+    (cert_pem, key_pem)
+}
