@@ -115,8 +115,9 @@ fn pop_ways_start_by_switching_pop_on_and_imap_ways_do_not() {
             assert!(all.contains("メール転送と POP/IMAP") && all.contains("1,250 MB"));
         } else {
             assert!(
-                all.contains("\"Enable POP for all mail (even mail that's already been downloaded)\"")
-                    && all.contains("\"Save Changes\"")
+                all.contains(
+                    "\"Enable POP for all mail (even mail that's already been downloaded)\""
+                ) && all.contains("\"Save Changes\"")
             );
             assert!(all.contains("Forwarding and POP/IMAP") && all.contains("1,250 MB"));
         }
@@ -428,6 +429,32 @@ fn thunderbird_is_right_whether_autoconfig_is_published_or_not() {
             ["edit", "incoming-keep", "outgoing-port"]
         );
         assert!(html.select(&sel("table.thunderbird")).next().is_none());
+        // The way to port 587 stands where it is taken: between the settings found and step 5,
+        // "Continue", which it replaces.
+        let lists: Vec<(String, Option<String>)> = part(&html, &format!("{lang}-thunderbird"))
+            .into_iter()
+            .filter(|e| e.value().name() == "ol")
+            .map(|e| {
+                (
+                    e.value().attr("class").unwrap_or("").to_string(),
+                    e.value().attr("start").map(str::to_string),
+                )
+            })
+            .collect();
+        assert_eq!(
+            lists[..3],
+            [
+                ("tb-steps".to_string(), None),
+                ("tb-smtp".to_string(), None),
+                ("tb-steps".to_string(), Some("5".to_string()))
+            ]
+        );
+        let instead = if lang == "ja" {
+            "手順 5 の代わりに次のようにしてから、手順 6 に進みます"
+        } else {
+            "instead of step 5, then go on with step 6"
+        };
+        assert!(tb.contains(instead), "{lang}: {tb}");
         // Nothing of the retired setup dialog.
         for gone in [
             "Configure manually",

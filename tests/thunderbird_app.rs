@@ -53,6 +53,18 @@ const INSIDE: &str = "MAILCONF_THUNDERBIRD_INSIDE";
 
 const ADDRESS: &str = "taro.yamada@kyoto-u.ac.jp";
 
+/// The screenshots kept in `dist/screenshots/` (run, what).
+const DIST_SHOTS: [(&str, &str); 8] = [
+    ("default-ja", "found"),
+    ("default-ja", "signin"),
+    ("default-ja", "finish"),
+    ("default-ja", "server-settings"),
+    ("default-en-port", "found"),
+    ("default-en-port", "outgoing-port"),
+    ("published-ja", "found"),
+    ("published-en", "found"),
+];
+
 /// What is missing to run Thunderbird here, if anything.
 fn missing() -> Vec<&'static str> {
     let mut missing = Vec::new();
@@ -595,7 +607,7 @@ fn read_section(html: &str, lang: Lang) -> Section {
     for node in nodes {
         let class = node.value().attr("class").unwrap_or("");
         match (node.value().name(), class) {
-            ("ol", "tb-steps") => out.steps = steps_of(node),
+            ("ol", "tb-steps") => out.steps.extend(steps_of(node)),
             ("ol", "tb-smtp") => out.port_way = steps_of(node),
             ("ol", "tb-pop-settings") => out.pop_settings = steps_of(node),
             _ => out.other_labels.extend(labels_of(node)),
@@ -836,8 +848,11 @@ impl Thunderbird {
         let target = common::root().join("target/screenshots").join(&name);
         std::fs::create_dir_all(target.parent().unwrap()).unwrap();
         std::fs::write(&target, &png).unwrap();
-        if std::env::var_os("MAILCONF_UPDATE_DIST").is_some() {
-            let dist = common::root().join("dist/screenshots").join(&name);
+        let for_dist = DIST_SHOTS.contains(&(self.shots.as_str(), what));
+        if for_dist && std::env::var_os("MAILCONF_UPDATE_DIST").is_some() {
+            let dist = common::root()
+                .join("dist/screenshots")
+                .join(format!("thunderbird-{}-{what}.png", self.shots));
             std::fs::write(dist, &png).unwrap();
         }
         Ok(())

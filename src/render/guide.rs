@@ -119,6 +119,13 @@ impl GuideHtml<'_> {
         (smtp.port, smtp.security) != ISPDB_GMAIL_SMTP
     }
 
+    /// The number of Thunderbird's step "Continue" after the settings found (the guide's way to
+    /// the provider's outgoing port replaces it): after open, address and found, and switching
+    /// POP on.
+    fn tb_continue_step(&self) -> u8 {
+        if self.pop_first() { 5 } else { 4 }
+    }
+
     /// A label of another program's screen, quoted ([`labels`]).
     fn ui(&self, key: &str, lang: &Lang) -> askama::Result<&'static HtmlText> {
         labels::quoted(key, *lang)
