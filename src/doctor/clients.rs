@@ -10,7 +10,8 @@ use super::Net;
 use super::dns::DnsError;
 use super::http::{Ask, Hop};
 use super::judge::{
-    Attempt, Outcome, Owner, Want, describe, hop_problems, kind_of_answer, lookup_text, settings_of,
+    Attempt, NOT_NEEDED, Outcome, Owner, Want, describe, hop_problems, kind_of_answer, lookup_text,
+    settings_of,
 };
 use super::read::{self, Pox, PoxReader};
 use super::report::{Client, Problem, Server, Settings, Step};
@@ -114,7 +115,11 @@ impl Walk<'_> {
         for (i, stage) in [isp, db, mx, exchange].into_iter().enumerate() {
             if found.is_some() {
                 steps.extend(stage.steps.into_iter().map(|s| Step {
-                    result: format!("not needed (an earlier lookup answered): {}", s.result),
+                    result: if s.result.starts_with(NOT_NEEDED) {
+                        s.result
+                    } else {
+                        format!("{NOT_NEEDED}{}", s.result)
+                    },
                     used: false,
                     ..s
                 }));
@@ -303,8 +308,13 @@ impl Walk<'_> {
                         );
                     }
                     let url = self.url(&format!("https://{target}/autodiscover/autodiscover.xml"));
-                    self.pox(url, reader, Some(format!("the SRV record {name}")), true)
-                        .await
+                    let mut attempt = self
+                        .pox(url, reader, Some(format!("the SRV record {name}")), true)
+                        .await;
+                    attempt
+                        .steps
+                        .insert(0, srv_step(&name, &format!("{target} (port 443)")));
+                    attempt
                 }
                 Err(e) => Attempt::nothing(srv_step(&name, &e.describe("SRV")), Vec::new()),
             }
@@ -424,6 +434,10 @@ impl Walk<'_> {
                 Attempt::nothing(step, problems)
             }
             Ok(target) => {
+                let step = Step {
+                    result: format!("{}: sends Outlook to {target}", step.result),
+                    ..step
+                };
                 let mut attempt = self
                     .pox(
                         Some(target),
@@ -539,6 +553,7 @@ impl Walk<'_> {
             _ => return Attempt::nothing(step, problems),
         };
         let place = last.url.to_string();
+        let redirected = redirected_from(&hops);
         let xml = ["text/xml", "application/xml", "text/rdf"]
             .iter()
             .any(|t| response.media_type().starts_with(t));
@@ -550,7 +565,7 @@ impl Walk<'_> {
                 problems.push(Problem {
                     place,
                     what: format!(
-                        "answers {} with {}, not the autoconfig file: Thunderbird takes this answer and looks no further down its list",
+                        "answers {} with {}{redirected}, not the autoconfig file: Thunderbird takes this answer and looks no further down its list",
                         response.status,
                         kind_of_answer(response)
                     ),
@@ -583,7 +598,7 @@ impl Walk<'_> {
                     problems.push(Problem {
                         place,
                         what: format!(
-                            "answers {} {}, but Thunderbird cannot read it: {why}{}",
+                            "answers {} {}{redirected}, but Thunderbird cannot read it: {why}{}",
                             response.status,
                             response.media_type(),
                             if moves_on {
@@ -657,6 +672,7 @@ impl Walk<'_> {
             _ => return Attempt::nothing(step, problems),
         };
         let place = last.url.to_string();
+        let redirected = redirected_from(&hops);
         let blocked = |mut step: Step, problems, note: &str| {
             step.result.push_str(note);
             Attempt {
@@ -714,7 +730,7 @@ impl Walk<'_> {
                 problems.push(Problem {
                     place,
                     what: format!(
-                        "answers {} with {}, not an Autodiscover response: {why}",
+                        "answers {} with {}{redirected}, not an Autodiscover response: {why}",
                         response.status,
                         kind_of_answer(response)
                     ),
@@ -949,6 +965,14 @@ struct SrvSeen {
     missing: bool,
     result: String,
     problems: Vec<Problem>,
+}
+
+/// " (redirected from URL)" when `hops` went through a redirect.
+fn redirected_from(hops: &[Hop]) -> String {
+    match hops.first() {
+        Some(first) if hops.len() > 1 => format!(" (redirected from {})", first.url),
+        _ => String::new(),
+    }
 }
 
 fn srv_step(name: &str, result: &str) -> Step {

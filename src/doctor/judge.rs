@@ -13,6 +13,9 @@ use crate::input::account::Address;
 use crate::input::provider::{Protocol, Provider};
 use crate::render::thunderbird::{authentication, socket_type};
 
+/// How a step the client did not need begins.
+pub const NOT_NEEDED: &str = "not needed (an earlier lookup answered): ";
+
 /// A certificate that ends within this many days is a problem.
 pub const EXPIRY_DAYS: u64 = 30;
 
@@ -184,7 +187,7 @@ impl Attempt {
             .iter()
             .map(|s| Step {
                 lookup: s.lookup.clone(),
-                result: format!("not needed (an earlier lookup answered): {}", s.result),
+                result: format!("{NOT_NEEDED}{}", s.result),
                 used: false,
             })
             .collect()

@@ -146,13 +146,27 @@ pub fn text(report: &Report) -> String {
         for difference in &client.differences {
             let _ = writeln!(out, "  differs   {difference}");
         }
-        if !client.steps.is_empty() {
-            let _ = writeln!(out, "  lookups, in the client's order:");
-            for step in &client.steps {
+        // The lookups up to the one used; the later ones (in the JSON) are only counted.
+        let needed: Vec<&Step> = client
+            .steps
+            .iter()
+            .filter(|s| !s.result.starts_with(super::judge::NOT_NEEDED))
+            .collect();
+        if !needed.is_empty() {
+            let _ = writeln!(out, "  lookups, in the client's order (* used):");
+            for step in &needed {
                 let mark = if step.used { "*" } else { "-" };
                 let _ = writeln!(out, "    {mark} {}", step.lookup);
                 let _ = writeln!(out, "        {}", step.result);
             }
+        }
+        let later = client.steps.len() - needed.len();
+        if later > 0 {
+            let _ = writeln!(
+                out,
+                "    ({later} later lookup{} not needed: see --json)",
+                if later == 1 { "" } else { "s" }
+            );
         }
     }
     out.push('\n');
