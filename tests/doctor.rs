@@ -485,10 +485,7 @@ fn mailconf_serve_with_tls_on_every_name_has_no_problem() {
     let steps = thunderbird["steps"].as_array().unwrap();
     assert_eq!(steps[0]["used"], true);
     assert!(
-        steps[1]["result"]
-            .as_str()
-            .unwrap()
-            .starts_with("not needed"),
+        steps[1]["result"].as_str().unwrap().starts_with("not used"),
         "{steps:#?}"
     );
 

@@ -559,8 +559,6 @@ impl Walk<'_> {
             .any(|t| response.media_type().starts_with(t));
         let fix = "serve the autoconfig file here (mailconf serve, or the file of `mailconf publish` as text/xml), or answer 404 so that Thunderbird moves on";
         if !xml {
-            step.result
-                .push_str(": not an autoconfig file; Thunderbird looks no further down this list");
             if owner == Owner::Domain {
                 problems.push(Problem {
                     place,
@@ -572,25 +570,14 @@ impl Walk<'_> {
                     fix: fix.into(),
                 });
             }
-            return Attempt {
-                steps: vec![step],
-                outcome: Outcome::Blocked,
+            return Attempt::blocked(
+                step,
                 problems,
-            };
+                ": not an autoconfig file; Thunderbird looks no further down this list",
+            );
         }
         match read::autoconfig(&response.body) {
-            Ok(offer) => {
-                step.result.push_str(": settings");
-                Attempt {
-                    steps: vec![step],
-                    outcome: Outcome::Settings {
-                        offer,
-                        source: place,
-                        via,
-                    },
-                    problems,
-                }
-            }
+            Ok(offer) => Attempt::settings(step, offer, place, via, problems),
             Err(why) => {
                 let moves_on = !read::well_formed(&response.body);
                 step.result.push_str(&format!(": unreadable ({why})"));
@@ -673,28 +660,9 @@ impl Walk<'_> {
         };
         let place = last.url.to_string();
         let redirected = redirected_from(&hops);
-        let blocked = |mut step: Step, problems, note: &str| {
-            step.result.push_str(note);
-            Attempt {
-                steps: vec![step],
-                outcome: Outcome::Blocked,
-                problems,
-            }
-        };
         match read::pox(&response.body) {
             Ok(Pox::Settings(protocols)) => match read::pox_offer(&protocols, reader) {
-                Ok(offer) => {
-                    step.result.push_str(": settings");
-                    Attempt {
-                        steps: vec![step],
-                        outcome: Outcome::Settings {
-                            offer,
-                            source: place,
-                            via,
-                        },
-                        problems,
-                    }
-                }
+                Ok(offer) => Attempt::settings(step, offer, place, via, problems),
                 Err(why) => {
                     problems.push(Problem {
                         place,
@@ -703,7 +671,7 @@ impl Walk<'_> {
                         ),
                         fix: "answer Autodiscover with mailconf serve and the provider file".into(),
                     });
-                    blocked(step, problems, &format!(": unusable ({why})"))
+                    Attempt::blocked(step, problems, &format!(": unusable ({why})"))
                 }
             },
             Ok(Pox::Error { code, message }) => {
@@ -718,7 +686,7 @@ impl Walk<'_> {
                         self.domain
                     ),
                 });
-                blocked(step, problems, &format!(": Autodiscover error {code}"))
+                Attempt::blocked(step, problems, &format!(": Autodiscover error {code}"))
             }
             Ok(Pox::Redirect(to)) => {
                 step.result.push_str(&format!(
@@ -736,7 +704,7 @@ impl Walk<'_> {
                     ),
                     fix: "answer POST /autodiscover/autodiscover.xml with mailconf serve, or answer 404 there".into(),
                 });
-                blocked(step, problems, ": not an Autodiscover response")
+                Attempt::blocked(step, problems, ": not an Autodiscover response")
             }
         }
     }
@@ -1073,7 +1041,7 @@ mod tests {
         assert_eq!(ranked.found.as_ref().map(|f| f.source.as_str()), Some("c"));
         assert_eq!(ranked.problems.len(), 2);
         assert!(ranked.steps[1].used && !ranked.steps[2].used);
-        assert!(ranked.steps[2].result.starts_with("not needed"));
+        assert!(ranked.steps[2].result.starts_with("not used"));
         // A page that is not the file stops Thunderbird's list, not Outlook's.
         let blocked = rank(
             vec![attempt("a", Outcome::Blocked), attempt("c", settings())],

@@ -14,7 +14,7 @@ use crate::input::provider::{Protocol, Provider};
 use crate::render::thunderbird::{authentication, socket_type};
 
 /// How a step the client did not need begins.
-pub const NOT_NEEDED: &str = "not needed (an earlier lookup answered): ";
+pub const NOT_NEEDED: &str = "not used (the client stopped at an earlier lookup): ";
 
 /// A certificate that ends within this many days is a problem.
 pub const EXPIRY_DAYS: u64 = 30;
@@ -173,6 +173,32 @@ pub struct Attempt {
 }
 
 impl Attempt {
+    /// Settings at `source`, from the lookup of `step`.
+    pub fn settings(
+        mut step: Step,
+        offer: Offer,
+        source: String,
+        via: Option<String>,
+        problems: Vec<Problem>,
+    ) -> Attempt {
+        step.result.push_str(": settings");
+        Attempt {
+            steps: vec![step],
+            outcome: Outcome::Settings { offer, source, via },
+            problems,
+        }
+    }
+
+    /// An answer the client takes without settings in it; `note` says what it was.
+    pub fn blocked(mut step: Step, problems: Vec<Problem>, note: &str) -> Attempt {
+        step.result.push_str(note);
+        Attempt {
+            steps: vec![step],
+            outcome: Outcome::Blocked,
+            problems,
+        }
+    }
+
     pub fn nothing(step: Step, problems: Vec<Problem>) -> Attempt {
         Attempt {
             steps: vec![step],
@@ -365,17 +391,7 @@ pub fn date(t: SystemTime) -> String {
         .duration_since(SystemTime::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
-    let days = (secs / 86_400) as i64;
-    // Howard Hinnant's civil-from-days.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
+    let (y, m, d) = crate::bundle::zipstream::civil_from_days((secs / 86_400) as i64);
     format!("{y:04}-{m:02}-{d:02}")
 }
 

@@ -164,7 +164,7 @@ pub fn text(report: &Report) -> String {
         if later > 0 {
             let _ = writeln!(
                 out,
-                "    ({later} later lookup{} not needed: see --json)",
+                "    ({later} later lookup{} not used: see --json)",
                 if later == 1 { "" } else { "s" }
             );
         }
