@@ -744,6 +744,7 @@ impl Walk<'_> {
             problems.extend(got.problems.iter().cloned());
             match &got.server {
                 None if got.missing => missing.push(name.clone()),
+                None if got.failed => {}
                 None => differences.push(format!("{name} {}", got.result)),
                 Some(server) => {
                     if server.host != wanted.host || server.port != wanted.port {
@@ -808,7 +809,8 @@ impl Walk<'_> {
             Err(e) => {
                 return SrvSeen {
                     server: None,
-                    missing: matches!(e, DnsError::NoSuchName | DnsError::NoRecords),
+                    missing: e.is_missing(),
+                    failed: !e.is_missing(),
                     result: e.describe("SRV"),
                     problems: Vec::new(),
                 };
@@ -830,13 +832,14 @@ impl Walk<'_> {
             return SrvSeen {
                 server: None,
                 missing: false,
+                failed: false,
                 result: format!("{result}: says the service is not offered"),
                 problems: Vec::new(),
             };
         }
         let mut problems = Vec::new();
-        if let Err(e @ (DnsError::NoSuchName | DnsError::NoRecords)) =
-            self.net.dns.addresses(&first.target).await
+        if let Err(e) = self.net.dns.addresses(&first.target).await
+            && e.is_missing()
         {
             problems.push(Problem {
                 place: first.target.clone(),
@@ -857,6 +860,7 @@ impl Walk<'_> {
                 auth: None,
             }),
             missing: false,
+            failed: false,
             result,
             problems,
         }
@@ -876,18 +880,27 @@ impl Walk<'_> {
             (&incoming.host, a, section.as_str()),
             (&smtp.host, b, "[smtp]"),
         ] {
-            if let Err(e) = got {
-                problems.push(Problem {
+            let Err(e) = got else { continue };
+            let found = e.describe("address");
+            problems.push(if e.is_missing() {
+                Problem {
                     place: host.to_string(),
                     what: format!(
-                        "the provider's server {host} {}: clients cannot connect to it",
-                        e.describe("address")
+                        "the provider's server {host} {found}: clients cannot connect to it"
                     ),
                     fix: format!(
                         "correct host under {section} in the provider file, or add {host} to DNS"
                     ),
-                });
-            }
+                }
+            } else {
+                Problem {
+                    place: host.to_string(),
+                    what: format!(
+                        "the provider's server {host} {found}, so the deployment could not be checked"
+                    ),
+                    fix: "check this machine's DNS (or --dns-server) and run again".into(),
+                }
+            });
         }
         problems
     }
@@ -929,8 +942,10 @@ impl Walk<'_> {
 /// What an SRV lookup gave.
 struct SrvSeen {
     server: Option<Server>,
-    /// No such record at all (not published).
+    /// No such record (not published).
     missing: bool,
+    /// The lookup failed: the records are not judged.
+    failed: bool,
     result: String,
     problems: Vec<Problem>,
 }

@@ -28,14 +28,19 @@ pub enum DnsError {
 }
 
 impl DnsError {
-    /// What happened, for a report: "does not resolve", "has no SRV record"…
+    /// What happened, said after the name: "does not exist in DNS (NXDOMAIN)"…
     pub fn describe(&self, kind: &str) -> String {
         match self {
             DnsError::NoSuchName => "does not exist in DNS (NXDOMAIN)".into(),
             DnsError::NoRecords => format!("has no {kind} record"),
-            DnsError::Timeout => "no DNS answer in time".into(),
-            DnsError::Failed(why) => format!("DNS lookup failed: {why}"),
+            DnsError::Timeout => "got no DNS answer in time".into(),
+            DnsError::Failed(why) => format!("could not be looked up ({why})"),
         }
+    }
+
+    /// The name is not in DNS (as opposed to a lookup that failed).
+    pub fn is_missing(&self) -> bool {
+        matches!(self, DnsError::NoSuchName | DnsError::NoRecords)
     }
 }
 
