@@ -222,11 +222,13 @@ impl Walk<'_> {
             found: None,
             problems: Vec::new(),
         };
-        let hosts = match self.net.dns.mx(self.domain).await {
-            Ok(hosts) => hosts,
+        let host = match self.net.dns.mx(self.domain).await {
+            Ok(hosts) => match hosts.into_iter().next() {
+                Some((_, host)) => host,
+                None => return nothing(DnsError::NoRecords.describe("MX")),
+            },
             Err(e) => return nothing(e.describe("MX")),
         };
-        let host = hosts[0].1.clone();
         let base = base_domain(&host);
         if base == self.domain || host == self.domain {
             return nothing(format!(
@@ -297,10 +299,13 @@ impl Walk<'_> {
         let srv = async {
             let name = format!("_autodiscover._tcp.{domain}");
             match self.net.dns.srv(&name).await {
-                Ok(mut records) => {
+                Ok(records) => {
                     // Thunderbird takes the lightest weight, whatever the priority, and port 443.
-                    records.sort_by_key(|r| r.weight);
-                    let target = records[0].target.clone();
+                    let target = records
+                        .iter()
+                        .min_by_key(|r| r.weight)
+                        .map(|r| r.target.clone())
+                        .unwrap_or_default();
                     if target.is_empty() {
                         return Attempt::nothing(
                             srv_step(&name, "says no Autodiscover (target \".\")"),
@@ -494,7 +499,9 @@ impl Walk<'_> {
         let name = format!("_autodiscover._tcp.{}", self.domain);
         match self.net.dns.srv(&name).await {
             Ok(records) => {
-                let first = &records[0];
+                let Some(first) = records.first() else {
+                    return Attempt::nothing(srv_step(&name, "has no SRV record"), Vec::new());
+                };
                 if first.target.is_empty() {
                     return Attempt::nothing(
                         srv_step(&name, "says no Autodiscover (target \".\")"),
@@ -816,7 +823,15 @@ impl Walk<'_> {
                 };
             }
         };
-        let first = &records[0];
+        let Some(first) = records.first() else {
+            return SrvSeen {
+                server: None,
+                missing: true,
+                failed: false,
+                result: DnsError::NoRecords.describe("SRV"),
+                problems: Vec::new(),
+            };
+        };
         let result = format!(
             "{} {} {} {}",
             first.priority,
