@@ -313,13 +313,9 @@ impl Walk<'_> {
                         );
                     }
                     let url = self.url(&format!("https://{target}/autodiscover/autodiscover.xml"));
-                    let mut attempt = self
-                        .pox(url, reader, Some(format!("the SRV record {name}")), true)
-                        .await;
-                    attempt
-                        .steps
-                        .insert(0, srv_step(&name, &format!("{target} (port 443)")));
-                    attempt
+                    let first = srv_step(&name, &format!("{target} (port 443)"));
+                    self.pox_after(first, url, reader, format!("the SRV record {name}"))
+                        .await
                 }
                 Err(e) => Attempt::nothing(srv_step(&name, &e.describe("SRV")), Vec::new()),
             }
@@ -444,14 +440,13 @@ impl Walk<'_> {
                     ..step
                 };
                 let mut attempt = self
-                    .pox(
+                    .pox_after(
+                        step,
                         Some(target),
                         PoxReader::Outlook,
-                        Some(format!("autodiscover.json at {url}")),
-                        true,
+                        format!("autodiscover.json at {url}"),
                     )
                     .await;
-                attempt.steps.insert(0, step);
                 problems.append(&mut attempt.problems);
                 attempt.problems = problems;
                 attempt
@@ -480,16 +475,13 @@ impl Walk<'_> {
         };
         match location {
             Some(target) if target.scheme() == "https" => {
-                let mut attempt = self
-                    .pox(
-                        Some(target),
-                        PoxReader::Outlook,
-                        Some(format!("the redirect at {url}")),
-                        true,
-                    )
-                    .await;
-                attempt.steps.insert(0, step);
-                attempt
+                self.pox_after(
+                    step,
+                    Some(target),
+                    PoxReader::Outlook,
+                    format!("the redirect at {url}"),
+                )
+                .await
             }
             _ => Attempt::nothing(step, Vec::new()),
         }
@@ -516,25 +508,20 @@ impl Walk<'_> {
                     "https://{}{port}/autodiscover/autodiscover.xml",
                     first.target
                 ));
-                let mut attempt = self
-                    .pox(
-                        url,
-                        PoxReader::Outlook,
-                        Some(format!("the SRV record {name}")),
-                        true,
-                    )
-                    .await;
-                attempt.steps.insert(
-                    0,
-                    srv_step(
-                        &name,
-                        &format!(
-                            "{} {} {} {}",
-                            first.priority, first.weight, first.port, first.target
-                        ),
+                let step = srv_step(
+                    &name,
+                    &format!(
+                        "{} {} {} {}",
+                        first.priority, first.weight, first.port, first.target
                     ),
                 );
-                attempt
+                self.pox_after(
+                    step,
+                    url,
+                    PoxReader::Outlook,
+                    format!("the SRV record {name}"),
+                )
+                .await
             }
             Err(e) => Attempt::nothing(srv_step(&name, &e.describe("SRV")), Vec::new()),
         }
@@ -615,6 +602,20 @@ impl Walk<'_> {
                 }
             }
         }
+    }
+
+    /// The POX request that the lookup of `first` (a record, a redirect, autodiscover.json)
+    /// sends the client on to, `via` it.
+    async fn pox_after(
+        &self,
+        first: Step,
+        url: Option<Url>,
+        reader: PoxReader,
+        via: String,
+    ) -> Attempt {
+        let mut attempt = self.pox(url, reader, Some(via), true).await;
+        attempt.steps.insert(0, first);
+        attempt
     }
 
     /// One POX Autodiscover request; `directed`: a record or an answer sent the client here, so
