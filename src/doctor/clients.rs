@@ -321,28 +321,9 @@ impl Walk<'_> {
             }
         };
         let (a, b, c, d) = tokio::join!(
-            self.pox(
-                self.url(&format!(
-                    "https://autodiscover.{domain}/autodiscover/autodiscover.xml"
-                )),
-                reader,
-                None,
-                false
-            ),
-            self.pox(
-                self.url(&format!("https://{domain}/autodiscover/autodiscover.xml")),
-                reader,
-                None,
-                false
-            ),
-            self.pox(
-                self.url(&format!(
-                    "http://autodiscover.{domain}/autodiscover/autodiscover.xml"
-                )),
-                reader,
-                None,
-                false
-            ),
+            self.pox_at(format!("https://autodiscover.{domain}"), reader),
+            self.pox_at(format!("https://{domain}"), reader),
+            self.pox_at(format!("http://autodiscover.{domain}"), reader),
             srv
         );
         rank(vec![a, b, c, d], true)
@@ -356,20 +337,8 @@ impl Walk<'_> {
         let reader = PoxReader::Outlook;
         let (json, a, b, redirect, srv) = tokio::join!(
             self.outlook_json(),
-            self.pox(
-                self.url(&format!("https://{domain}/autodiscover/autodiscover.xml")),
-                reader,
-                None,
-                false
-            ),
-            self.pox(
-                self.url(&format!(
-                    "https://autodiscover.{domain}/autodiscover/autodiscover.xml"
-                )),
-                reader,
-                None,
-                false
-            ),
+            self.pox_at(format!("https://{domain}"), reader),
+            self.pox_at(format!("https://autodiscover.{domain}"), reader),
             self.outlook_http_redirect(),
             self.outlook_srv()
         );
@@ -539,15 +508,9 @@ impl Walk<'_> {
             result: describe(&hops),
             used: false,
         };
-        let Some(last) = hops.last() else {
+        let Some((response, place, redirected)) = answered(&hops) else {
             return Attempt::nothing(step, problems);
         };
-        let response = match &last.answer {
-            Ok(r) if (200..300).contains(&r.status) => r,
-            _ => return Attempt::nothing(step, problems),
-        };
-        let place = last.url.to_string();
-        let redirected = redirected_from(&hops);
         let xml = ["text/xml", "application/xml", "text/rdf"]
             .iter()
             .any(|t| response.media_type().starts_with(t));
@@ -602,6 +565,12 @@ impl Walk<'_> {
                 }
             }
         }
+    }
+
+    /// The POX request to `BASE/autodiscover/autodiscover.xml` ("https://autodiscover.DOMAIN").
+    async fn pox_at(&self, base: String, reader: PoxReader) -> Attempt {
+        let url = self.url(&format!("{base}/autodiscover/autodiscover.xml"));
+        self.pox(url, reader, None, false).await
     }
 
     /// The POX request that the lookup of `first` (a record, a redirect, autodiscover.json)
@@ -659,15 +628,9 @@ impl Walk<'_> {
                 fix: format!("add {host} to DNS, or send clients to a name that is in DNS"),
             });
         }
-        let Some(last) = hops.last() else {
+        let Some((response, place, redirected)) = answered(&hops) else {
             return Attempt::nothing(step, problems);
         };
-        let response = match &last.answer {
-            Ok(r) if (200..300).contains(&r.status) => r,
-            _ => return Attempt::nothing(step, problems),
-        };
-        let place = last.url.to_string();
-        let redirected = redirected_from(&hops);
         match read::pox(&response.body) {
             Ok(Pox::Settings(protocols)) => match read::pox_offer(&protocols, reader) {
                 Ok(offer) => Attempt::settings(step, offer, place, via, problems),
@@ -966,12 +929,19 @@ struct SrvSeen {
     problems: Vec<Problem>,
 }
 
-/// " (redirected from URL)" when `hops` went through a redirect.
-fn redirected_from(hops: &[Hop]) -> String {
-    match hops.first() {
+/// The answer a client takes from `hops` (a 2xx at the end), where it came from, and
+/// " (redirected from URL)" when it went through a redirect.
+fn answered(hops: &[Hop]) -> Option<(&super::http::Response, String, String)> {
+    let last = hops.last()?;
+    let response = match &last.answer {
+        Ok(r) if (200..300).contains(&r.status) => r,
+        _ => return None,
+    };
+    let redirected = match hops.first() {
         Some(first) if hops.len() > 1 => format!(" (redirected from {})", first.url),
         _ => String::new(),
-    }
+    };
+    Some((response, last.url.to_string(), redirected))
 }
 
 fn srv_step(name: &str, result: &str) -> Step {
