@@ -111,7 +111,13 @@ impl Patterns {
                         .filter_map(|group| {
                             group
                                 .iter()
-                                .map(|a| format.render(ctx, a))
+                                .enumerate()
+                                .map(|(i, a)| {
+                                    format.render(ctx, a).map(|mut file| {
+                                        images_as_noise(&mut file, i);
+                                        file
+                                    })
+                                })
                                 .collect::<Result<_, _>>()
                                 .ok()
                         })
@@ -168,6 +174,37 @@ impl Pattern {
     /// How many bytes of a file's hash are worked out once (for tests and diagnostics).
     pub fn hashed_prefix(&self) -> usize {
         self.prefix.as_ref().map_or(0, |p| p.prefix.len())
+    }
+}
+
+/// Replaces every inline image (the base64 of a `data:` URL: a guide's QR code of the person's
+/// page) in the sample file of the `probe`-th made-up person with noise, its own for each probe,
+/// a quarter of the image's length (enough for the gaps' Huffman code to know the base64
+/// alphabet; the diff of long noise costs time). A QR code differs from person to person through and through, but codes
+/// share bytes (the PNG's header, the size of their version) that four probes may all have by
+/// chance and a real person's code may not: learned as segments, those would make every other
+/// person's guide miss the pattern. As noise, each image is one gap.
+fn images_as_noise(file: &mut Vec<u8>, probe: usize) {
+    const DATA: &[u8] = b";base64,";
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let seed = 0x9E37_79B9_7F4A_7C15u64 ^ (probe as u64 + 1).wrapping_mul(0xD1B5_4A32_D192_ED03);
+    let mut from = 0;
+    while let Some(start) = memchr::memmem::find(&file[from..], DATA).map(|i| from + i + DATA.len())
+    {
+        let end = memchr::memchr(b'"', &file[start..]).map_or(file.len(), |i| start + i);
+        // The same noise for the same image (a guide shows its code in each language).
+        let mut state = seed;
+        let noise: Vec<u8> = (0..(end - start).div_ceil(4))
+            .map(|_| {
+                // xorshift64
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                ALPHABET[(state % ALPHABET.len() as u64) as usize]
+            })
+            .collect();
+        from = start + noise.len();
+        file.splice(start..end, noise);
     }
 }
 
