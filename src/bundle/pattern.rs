@@ -281,6 +281,67 @@ mod tests {
         }
     }
 
+    /// With the server's address in the provider file, every guide carries a QR code of the
+    /// person's own page, different through and through from anyone else's: the guides still
+    /// fit, whatever the code's version, and the code in the second language is written as a
+    /// back-reference to the first.
+    #[test]
+    fn guides_with_a_qr_code_fit() {
+        let toml = crate::input::provider::KUMAIL_TOML.replace(
+            "# public_url = \"https://mail-setup.kyoto-u.ac.jp\"",
+            "public_url = \"https://mail-setup.kyoto-u.ac.jp\"",
+        );
+        assert_ne!(toml, crate::input::provider::KUMAIL_TOML);
+        let provider = Provider::from_toml(&toml, std::path::Path::new("p.toml")).unwrap();
+        let ctx = context(&provider);
+        let patterns = Patterns::learn(&ctx, crate::bundle::DEFAULT_LEVEL, &[]);
+        let skeletons = patterns.of(Format::Guide).skeletons();
+        let mut people = people().to_vec();
+        // Names of every length a code's version changes with (a kanji is 9 bytes of URL).
+        for n in 1..=20 {
+            people.push(person(
+                &format!("p{n}@kyoto-u.ac.jp"),
+                Some(&"京".repeat(n)),
+            ));
+        }
+        let mut widths = std::collections::BTreeSet::new();
+        for p in &people {
+            let bytes = Format::Guide.render(&ctx, p).unwrap();
+            let text = String::from_utf8(bytes.clone()).unwrap();
+            let image = text
+                .split(";base64,")
+                .nth(1)
+                .unwrap()
+                .split('"')
+                .next()
+                .unwrap();
+            assert_eq!(
+                text.matches(image).count(),
+                2,
+                "one code, in both languages"
+            );
+            widths.insert(image.len());
+            let deflated = skeletons
+                .iter()
+                .find_map(|s| s.deflate(&bytes))
+                .unwrap_or_else(|| panic!("the guide of {}", p.address));
+            // The second code is a back-reference to the first: with another picture in its
+            // place (the same characters, reversed), the guide deflates to more.
+            let second = text.rfind(image).unwrap();
+            let mut other = bytes.clone();
+            other[second..second + image.len()].reverse();
+            let other = skeletons.iter().find_map(|s| s.deflate(&other)).unwrap();
+            assert!(
+                other.len() > deflated.len() + image.len() / 2,
+                "{}: {} with the same code twice, {} with two",
+                p.address,
+                deflated.len(),
+                other.len()
+            );
+        }
+        assert!(widths.len() >= 5, "codes of several versions: {widths:?}");
+    }
+
     #[test]
     fn each_domain_of_the_roster_gets_its_patterns() {
         let toml = crate::input::provider::KUMAIL_TOML.replace(
