@@ -17,7 +17,7 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
@@ -85,14 +85,6 @@ fn dist(name: &str) -> String {
     std::fs::read_to_string(common::root().join("dist/serve").join(name)).unwrap()
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// The test CA, and a server certificate with every name as a SAN: (CA, cert, key) PEMs, made
 /// once per run.
 fn pki() -> &'static (String, String, String) {
@@ -116,7 +108,7 @@ struct Proxy {
 impl Proxy {
     fn start(upstream: u16) -> Proxy {
         for _ in 0..5 {
-            match Proxy::try_start(upstream, free_port(), free_port()) {
+            match Proxy::try_start(upstream, common::free_port(), common::free_port()) {
                 Ok(proxy) => return proxy,
                 Err(log) if log.contains("Address already in use") => continue,
                 Err(log) => panic!("nginx did not start:\n{log}"),
@@ -386,16 +378,6 @@ fn mailconf(dir: &Path) -> Server {
     )
 }
 
-fn pox_request(address: &str) -> String {
-    format!(
-        "<?xml version=\"1.0\" encoding=\"utf-8\"?>\
-         <Autodiscover xmlns=\"http://schemas.microsoft.com/exchange/autodiscover/outlook/requestschema/2006\">\
-         <Request><EMailAddress>{address}</EMailAddress>\
-         <AcceptableResponseSchema>http://schemas.microsoft.com/exchange/autodiscover/outlook/responseschema/2006a</AcceptableResponseSchema>\
-         </Request></Autodiscover>"
-    )
-}
-
 /// What a request gets: status, content type and body.
 #[derive(Debug, PartialEq, Eq)]
 struct Answer {
@@ -468,7 +450,7 @@ fn every_route() -> Vec<Ask> {
         "/Autodiscover/Autodiscover.xml",
     ] {
         asks.push(Ask {
-            post: Some(pox_request(ADDRESS)),
+            post: Some(common::pox_request(ADDRESS)),
             path: path.to_string(),
             sign_in: false,
         });

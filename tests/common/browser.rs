@@ -6,7 +6,6 @@
 //! sets `MAILCONF_BROWSER_TESTS=1`, which turns a missing browser into a failure.
 #![allow(dead_code)]
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -72,17 +71,9 @@ pub fn start(device: Device) -> Option<Browser> {
     Some(Browser::start(device))
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 impl Browser {
     fn start(device: Device) -> Browser {
-        let port = free_port();
+        let port = super::free_port();
         let driver = Command::new(CHROMEDRIVER)
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
