@@ -261,7 +261,7 @@ fn guide_says_which_password_and_how_to_get_it() {
     let tb_ja = text(section(&html, "ja"));
     assert!(tb_ja.contains("「続ける」") && tb_ja.contains("「完了」"));
     let tb_en = text(section(&html, "en"));
-    assert!(tb_en.contains("“Continue”") && tb_en.contains("“Done”"));
+    assert!(tb_en.contains("“Continue”") && tb_en.contains("“Finish”"));
 }
 
 #[test]

@@ -129,7 +129,7 @@ fn read_pox(body: &[u8]) -> (Vec<BTreeMap<String, String>>, Option<String>) {
 }
 
 /// The socket type Thunderbird derives from a POX protocol block (its ExchangeAutoDiscover
-/// reading, `shared/formats.md`): Encryption counts only when it is None; SSL off is plain;
+/// reading, `docs/formats.md`): Encryption counts only when it is None; SSL off is plain;
 /// otherwise port 587 means STARTTLS and anything else SSL.
 fn thunderbird_socket(p: &BTreeMap<String, String>) -> &'static str {
     if p.get("Encryption").is_some_and(|e| e == "None") || p.get("SSL").is_some_and(|s| s == "off")

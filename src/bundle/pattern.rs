@@ -16,10 +16,10 @@ use crate::bundle::skeleton::{Skeleton, common_prefix};
 use crate::input::account::{Account, Address, DisplayName};
 use crate::render::{Context, Format};
 
-/// The highest level at which per-user files are deflated from their format's pattern: 2.3× less
-/// CPU than libdeflate's level 1 for the whole bundle, for a zip 1 % smaller than level 1's
-/// (10,000 users, all formats). Above it, each file is deflated on its own by libdeflate, for a
-/// smaller zip at several times the time.
+/// The highest level at which per-user files are deflated from their format's pattern, which costs
+/// less CPU than libdeflate's fastest level for a zip no larger (`bench/PROFILE.md`, "Measured
+/// choices in the code"). Above it, each file is deflated on its own by libdeflate, for a smaller
+/// zip at several times the time.
 pub const SKELETON_MAX_LEVEL: u32 = 5;
 
 /// Made-up people whose files teach each format its pattern: local parts and names of different

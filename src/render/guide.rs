@@ -12,6 +12,7 @@
 use askama::Template;
 
 use super::escape::HtmlText;
+use super::labels;
 use super::qr::QrImage;
 use super::{Context, Format, RenderError, SizeHint, render_template};
 use crate::input::account::Account;
@@ -21,6 +22,12 @@ use crate::input::provider::{
 
 /// The guide's file name, in each user's folder.
 pub const FILE_NAME: &str = "README.html";
+
+/// The outgoing server of Thunderbird's own Gmail settings, which it offers to a domain without
+/// autoconfig whose mail is at Google (its ISPDB entry `googlemail.com`, found through the
+/// domain's MX: smtp.gmail.com, port 465, SSL/TLS, as Thunderbird 153 showed it;
+/// `tests/thunderbird_app.rs` serves the same to the real Thunderbird).
+pub const ISPDB_GMAIL_SMTP: (u16, Security) = (465, Security::Tls);
 
 /// The tool's version, shown in the guides and the index.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -94,10 +101,44 @@ impl GuideHtml<'_> {
     fn href(&self, file: &str) -> String {
         self.links.href(self.address, self.name, file)
     }
+
+    /// The key of the preferred protocol's label in Thunderbird ([`labels`]).
+    fn tb_protocol_key(&self) -> &'static str {
+        if self.pop { "tb.pop3" } else { "tb.imap" }
+    }
+
+    /// The port of the outgoing server in Thunderbird's own Gmail settings ([`ISPDB_GMAIL_SMTP`]).
+    fn gmail_smtp_port(&self) -> u16 {
+        ISPDB_GMAIL_SMTP.0
+    }
+
+    /// The provider's outgoing server is not the one of Thunderbird's Gmail settings: the guide
+    /// says how to change it, for those who want the provider's.
+    fn smtp_differs_from_gmail(&self) -> bool {
+        let smtp = &self.thunderbird[1];
+        (smtp.port, smtp.security) != ISPDB_GMAIL_SMTP
+    }
+
+    /// The number of Thunderbird's step "Continue" after the settings found (the guide's way to
+    /// the provider's outgoing port replaces it): after open, address and found, and switching
+    /// POP on.
+    fn tb_continue_step(&self) -> u8 {
+        if self.pop_first() { 5 } else { 4 }
+    }
+
+    /// A label of another program's screen, quoted ([`labels`]).
+    fn ui(&self, key: &str, lang: &Lang) -> askama::Result<&'static HtmlText> {
+        labels::quoted(key, *lang)
+    }
+
+    /// A label of another program's screen, as it is (a table's header).
+    fn bare(&self, key: &str, lang: &Lang) -> askama::Result<&'static HtmlText> {
+        labels::bare(key, *lang)
+    }
 }
 
 /// A language of the guide.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Lang {
     Ja,
     En,
@@ -419,6 +460,15 @@ impl<'a> SettingRow<'a> {
             oauth: server.auth.contains(AuthMethod::Oauth2),
             password: server.auth.contains(AuthMethod::Password),
             first_auth: server.auth.iter().next().unwrap_or(AuthMethod::Password),
+        }
+    }
+
+    /// The key of this server's connection security label in Thunderbird ([`labels`]).
+    fn tb_security_key(&self) -> &'static str {
+        match self.security {
+            Security::Tls => "tb.ssl-tls",
+            Security::Starttls => "tb.starttls",
+            Security::Plain => "tb.no-encryption",
         }
     }
 

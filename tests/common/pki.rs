@@ -82,6 +82,7 @@ impl BuilderProfile for TestProfile {
 
 pub struct Pki {
     pub root: Certificate,
+    pub root_key: rsa::PrivateKey,
     pub intermediate: Certificate,
     pub signer: Certificate,
     pub signer_key: rsa::PrivateKey,
@@ -180,6 +181,7 @@ pub fn pki() -> &'static Pki {
                 now + 60 * day,
             ),
             root,
+            root_key,
             intermediate,
             signer_key,
             other_key: inter_key,
@@ -271,6 +273,57 @@ pub fn tls_files_now(dir: &std::path::Path) -> String {
     let now = SystemTime::now();
     let day = Duration::from_secs(86_400);
     tls_files(dir, now - day, now + 365 * day)
+}
+
+/// A TLS server certificate for `names` (DNS names), valid from `from` to `until`, issued by the
+/// test root (`trusted`) or by itself; returns its PEM and its key's PEM. Clients trust the
+/// root with `pem(&[&pki().root])`.
+pub fn server_cert(
+    names: &[&str],
+    from: SystemTime,
+    until: SystemTime,
+    trusted: bool,
+) -> (String, String) {
+    use x509_cert::ext::pkix::name::GeneralName;
+    let pki = pki();
+    let subject = Name::from_str(&format!("CN={},O=mailconf tests", names[0])).unwrap();
+    let (issuer, issuer_key) = if trusted {
+        (pki.root.tbs_certificate().subject().clone(), &pki.root_key)
+    } else {
+        (subject.clone(), &pki.signer_key)
+    };
+    let profile = TestProfile {
+        subject,
+        issuer,
+        names: names
+            .iter()
+            .map(|n| GeneralName::DnsName(der::asn1::Ia5String::new(n).unwrap()))
+            .collect(),
+        ca: false,
+    };
+    let validity = Validity::new(
+        Time::try_from(from).unwrap(),
+        Time::try_from(until).unwrap(),
+    );
+    let signer = SigningKey::<Sha256>::new(issuer_key.clone());
+    let serial = SerialNumber::from(u32::from(trusted) + 100);
+    let cert = CertificateBuilder::new(profile, serial, validity, spki(&pki.signer_key))
+        .unwrap()
+        .build::<_, Signature>(&signer)
+        .unwrap();
+    (pem(&[&cert]), key_pem(&pki.signer_key))
+}
+
+/// A self-signed TLS certificate for the DNS `names` ([`server_cert`]), valid from yesterday for a
+/// year, as PEM files `tls-cert.pem` and `tls-key.pem` in `dir`; returns the certificate's and the
+/// key's PEM.
+pub fn tls_files_for(dir: &std::path::Path, names: &[&str]) -> (String, String) {
+    let now = SystemTime::now();
+    let day = Duration::from_secs(86_400);
+    let (cert_pem, key_pem) = server_cert(names, now - day, now + 365 * day, false);
+    std::fs::write(dir.join("tls-cert.pem"), &cert_pem).unwrap();
+    std::fs::write(dir.join("tls-key.pem"), &key_pem).unwrap();
+    (cert_pem, key_pem)
 }
 
 /// A test certification authority and a TLS server certificate it issued for `names`, as a
