@@ -279,12 +279,20 @@ fn guide_follows_the_chosen_protocol() {
     };
     assert_eq!(hosts("preferred"), ["imap.gmail.com"; 2]);
     assert_eq!(hosts("alternative"), ["pop.gmail.com"; 2]);
-    // Thunderbird is told to type IMAP, in both languages.
-    let typed: Vec<String> = html
-        .select(&sel("table.thunderbird td.protocol"))
-        .map(text)
-        .collect();
-    assert_eq!(typed, ["IMAP"; 2]);
+    // Thunderbird keeps the IMAP it chose by itself, in both languages: the step names IMAP
+    // and no other protocol to click.
+    for lang in ["ja", "en"] {
+        let found = html
+            .select(&sel(&format!("section#{lang} li[data-tb=found]")))
+            .next()
+            .unwrap();
+        let protocols: Vec<&str> = found
+            .select(&sel("span.ui"))
+            .filter_map(|s| s.value().attr("data-label"))
+            .filter(|k| *k == "tb.imap" || *k == "tb.pop3")
+            .collect();
+        assert_eq!(protocols, ["tb.imap"], "{lang}");
+    }
 }
 
 #[test]

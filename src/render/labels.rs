@@ -131,6 +131,7 @@ mod tests {
     #[test]
     fn every_key_the_templates_use_is_in_the_file() {
         let entries = entries().unwrap();
+        let macros = include_str!("../../templates/guide/macros.html");
         for (name, template, lang) in [
             (
                 "ja.html",
@@ -142,6 +143,8 @@ mod tests {
                 include_str!("../../templates/guide/en.html"),
                 "en",
             ),
+            ("macros.html (ja)", macros, "ja"),
+            ("macros.html (en)", macros, "en"),
         ] {
             let mut used = 0;
             for call in ["self.ui(\"", "self.bare(\""] {
@@ -156,7 +159,7 @@ mod tests {
                     used += 1;
                 }
             }
-            assert!(used > 30, "{name}: {used} labels");
+            assert!(used > 5, "{name}: {used} labels");
         }
     }
 

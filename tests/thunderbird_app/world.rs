@@ -422,9 +422,23 @@ fn say(stream: &mut Line, text: &str) -> std::io::Result<()> {
     stream.flush()
 }
 
-/// Whether a SASL XOAUTH2 initial response carries [`TOKEN`]; logs the user it names.
-fn xoauth2(encoded: &str, port: u16, log: &Log) -> bool {
+/// A SASL XOAUTH2 exchange after `AUTH XOAUTH2` (`line`): the initial response on the line, or
+/// asked for with `go_on`; whether it carries [`TOKEN`]. Logs the user it names.
+fn xoauth2(
+    stream: &mut Line,
+    line: &str,
+    go_on: &str,
+    port: u16,
+    log: &Log,
+) -> std::io::Result<bool> {
     use base64::Engine;
+    let encoded = match line.split_whitespace().nth(2) {
+        Some(initial) => initial.to_string(),
+        None => {
+            say(stream, go_on)?;
+            read_line(stream).unwrap_or_default()
+        }
+    };
     let decoded = base64::engine::general_purpose::STANDARD
         .decode(encoded.trim())
         .unwrap_or_default();
@@ -436,7 +450,7 @@ fn xoauth2(encoded: &str, port: u16, log: &Log) -> bool {
         .to_string();
     let ok = text.contains(&format!("auth=Bearer {TOKEN}"));
     log.push(format!("{port} XOAUTH2 user={user} token ok={ok}"));
-    ok
+    Ok(ok)
 }
 
 fn mail_session(
@@ -466,19 +480,15 @@ fn mail_session(
                         "+OK\r\nUSER\r\nSASL PLAIN XOAUTH2\r\nUIDL\r\nTOP\r\n.",
                     )?;
                 } else if upper.starts_with("AUTH XOAUTH2") {
-                    let initial = line.split_whitespace().nth(2).map(str::to_string);
-                    let response = match initial {
-                        Some(r) => r,
-                        None => {
-                            say(&mut stream, "+ ")?;
-                            read_line(&mut stream).unwrap_or_default()
-                        }
-                    };
-                    if xoauth2(&response, port, log) {
-                        say(&mut stream, "+OK Welcome.")?;
-                    } else {
-                        say(&mut stream, "-ERR [AUTH] Invalid credentials")?;
-                    }
+                    let ok = xoauth2(&mut stream, &line, "+ ", port, log)?;
+                    say(
+                        &mut stream,
+                        if ok {
+                            "+OK Welcome."
+                        } else {
+                            "-ERR [AUTH] Invalid credentials"
+                        },
+                    )?;
                 } else if upper.starts_with("STAT") {
                     say(&mut stream, "+OK 0 0")?;
                 } else if upper.starts_with("LIST") || upper.starts_with("UIDL") {
@@ -521,19 +531,15 @@ fn mail_session(
                     secure = true;
                     log.push(format!("{port} STARTTLS"));
                 } else if upper.starts_with("AUTH XOAUTH2") {
-                    let initial = line.split_whitespace().nth(2).map(str::to_string);
-                    let response = match initial {
-                        Some(r) => r,
-                        None => {
-                            say(&mut stream, "334 ")?;
-                            read_line(&mut stream).unwrap_or_default()
-                        }
-                    };
-                    if xoauth2(&response, port, log) {
-                        say(&mut stream, "235 2.7.0 Accepted")?;
-                    } else {
-                        say(&mut stream, "535 5.7.8 Username and Password not accepted")?;
-                    }
+                    let ok = xoauth2(&mut stream, &line, "334 ", port, log)?;
+                    say(
+                        &mut stream,
+                        if ok {
+                            "235 2.7.0 Accepted"
+                        } else {
+                            "535 5.7.8 Username and Password not accepted"
+                        },
+                    )?;
                 } else if upper.starts_with("QUIT") {
                     say(&mut stream, "221 2.0.0 closing connection")?;
                     break;
