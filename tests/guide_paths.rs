@@ -841,39 +841,49 @@ fn the_index_speaks_to_it_staff_and_the_publish_readme_to_web_administrators() {
     }
 }
 
-/// The text of the QR code drawn by an inline SVG of squares (`M x y h w v h …` paths), read
-/// back with rqrr from the drawing rasterised.
-fn read_qr(svg: &str) -> String {
-    let size: usize = svg
-        .split("width=\"")
-        .nth(1)
-        .and_then(|r| r.split('"').next())
-        .and_then(|w| w.parse().ok())
-        .expect("the drawing's width");
-    let mut dark = vec![false; size * size];
-    let path = svg
-        .split(" d=\"")
-        .nth(1)
-        .unwrap()
-        .split('"')
-        .next()
+/// The text of a QR code shown as an `<img>` of an inline PNG (one pixel a module, one bit a
+/// pixel), read back with rqrr from the picture scaled up 4 times.
+fn read_qr(img: scraper::ElementRef<'_>) -> String {
+    use base64::Engine;
+    use std::io::Read;
+    const SCALE: usize = 4;
+    let src = img.value().attr("src").expect("an image");
+    let png = base64::engine::general_purpose::STANDARD
+        .decode(
+            src.strip_prefix("data:image/png;base64,")
+                .expect("an inline PNG"),
+        )
         .unwrap();
-    for square in path.split('M').filter(|s| !s.is_empty()) {
-        let numbers: Vec<usize> = square
-            .split(|c: char| !c.is_ascii_digit())
-            .filter(|n| !n.is_empty())
-            .map(|n| n.parse().unwrap())
-            .collect();
-        let (x, y, w, h) = (numbers[0], numbers[1], numbers[2], numbers[3]);
-        for row in y..y + h {
-            for col in x..x + w {
-                dark[row * size + col] = true;
+    assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"));
+    // The chunks: IHDR (size, one bit of grey a pixel), IDAT (zlib), IEND.
+    let (mut size, mut idat, mut rest) = (0, Vec::new(), &png[8..]);
+    while rest.len() >= 12 {
+        let len = u32::from_be_bytes(rest[..4].try_into().unwrap()) as usize;
+        let (kind, body) = (&rest[4..8], &rest[8..8 + len]);
+        match kind {
+            b"IHDR" => {
+                size = u32::from_be_bytes(body[..4].try_into().unwrap()) as usize;
+                assert_eq!(&body[8..10], &[1, 0], "one bit of grey a pixel");
             }
+            b"IDAT" => idat.extend_from_slice(body),
+            _ => {}
         }
+        rest = &rest[12 + len..];
     }
-    let mut image = rqrr::PreparedImage::prepare_from_greyscale(size, size, |x, y| {
-        if dark[y * size + x] { 0 } else { 255 }
-    });
+    let mut raw = Vec::new();
+    flate2::read::ZlibDecoder::new(&idat[..])
+        .read_to_end(&mut raw)
+        .unwrap();
+    let stride = 1 + size.div_ceil(8);
+    let dark = |x: usize, y: usize| {
+        let line = &raw[y * stride..(y + 1) * stride];
+        assert_eq!(line[0], 0, "rows without a filter");
+        line[1 + x / 8] & (0x80 >> (x % 8)) == 0
+    };
+    let mut image =
+        rqrr::PreparedImage::prepare_from_greyscale(size * SCALE, size * SCALE, |x, y| {
+            if dark(x / SCALE, y / SCALE) { 0 } else { 255 }
+        });
     let grids = image.detect_grids();
     assert_eq!(grids.len(), 1, "one QR code");
     grids[0].decode().expect("a readable QR code").1
@@ -898,12 +908,8 @@ fn the_bundle_points_each_person_to_their_page_when_the_server_is_named() {
             .map(|a| a.value().attr("href").unwrap())
             .collect();
         assert_eq!(links, [want]);
-        let svg = block.select(&sel("svg")).next().expect("a QR code").html();
-        assert_eq!(
-            read_qr(&svg),
-            want,
-            "the QR code leads to the person's page"
-        );
+        let img = block.select(&sel(".qr img")).next().expect("a QR code");
+        assert_eq!(read_qr(img), want, "the QR code leads to the person's page");
     }
     // The index: the page's root, and its QR code.
     let ctx = Context::new(&p, None);
@@ -914,11 +920,15 @@ fn the_bundle_points_each_person_to_their_page_when_the_server_is_named() {
         .select(&sel(".self-service"))
         .next()
         .expect("the index names the page");
-    let svg = block.select(&sel("svg")).next().unwrap().html();
-    assert_eq!(read_qr(&svg), "https://mail-setup.kyoto-u.ac.jp/setup/");
+    let img = block.select(&sel(".qr img")).next().unwrap();
+    assert_eq!(read_qr(img), "https://mail-setup.kyoto-u.ac.jp/setup/");
     // Without a server, neither says anything of one.
     let html = guide(&Provider::kumail(), Protocol::Pop3);
-    assert!(html.select(&sel(".self-service, svg")).next().is_none());
+    assert!(
+        html.select(&sel(".self-service, .qr, img"))
+            .next()
+            .is_none()
+    );
 }
 
 #[test]

@@ -90,17 +90,6 @@ fn thunderbird_gets_the_files_profile_writes() {
     );
 }
 
-/// A POX Autodiscover request for `address`.
-fn pox_request(address: &str) -> String {
-    format!(
-        "<?xml version=\"1.0\" encoding=\"utf-8\"?>\
-         <Autodiscover xmlns=\"http://schemas.microsoft.com/exchange/autodiscover/outlook/requestschema/2006\">\
-         <Request><EMailAddress>{address}</EMailAddress>\
-         <AcceptableResponseSchema>http://schemas.microsoft.com/exchange/autodiscover/outlook/responseschema/2006a</AcceptableResponseSchema>\
-         </Request></Autodiscover>"
-    )
-}
-
 /// The `Protocol` blocks (element → text) and the error code of a POX response, read with
 /// quick-xml.
 fn read_pox(body: &[u8]) -> (Vec<BTreeMap<String, String>>, Option<String>) {
@@ -175,7 +164,7 @@ fn outlook_gets_pox_autodiscover_that_both_clients_read_right() {
         let r = client()
             .post(server.url(path))
             .header(header::CONTENT_TYPE, "text/xml")
-            .body(pox_request("Taro.Yamada@Kyoto-U.ac.jp"))
+            .body(common::pox_request("Taro.Yamada@Kyoto-U.ac.jp"))
             .send()
             .unwrap();
         assert_eq!(r.status(), 200, "{path}");
@@ -219,8 +208,8 @@ fn outlook_gets_pox_autodiscover_that_both_clients_read_right() {
     }
     // What it cannot answer: the schema's Error response, not an HTTP error.
     for (body, code) in [
-        (pox_request("someone@example.com"), "500"),
-        (pox_request("not an address"), "600"),
+        (common::pox_request("someone@example.com"), "500"),
+        (common::pox_request("not an address"), "600"),
         ("not xml at all".to_string(), "600"),
         (String::new(), "600"),
         (
@@ -228,7 +217,7 @@ fn outlook_gets_pox_autodiscover_that_both_clients_read_right() {
             "600",
         ),
         (
-            pox_request(ADDRESS).replace("outlook/responseschema/2006a", "mobilesync/responseschema/2006"),
+            common::pox_request(ADDRESS).replace("outlook/responseschema/2006a", "mobilesync/responseschema/2006"),
             "601",
         ),
     ] {
@@ -477,7 +466,7 @@ fn https_with_the_servers_own_certificate() {
     assert_eq!(r.bytes().unwrap().to_vec(), profile("thunderbird", &[]));
     let r = https
         .post(format!("{base}/autodiscover/autodiscover.xml"))
-        .body(pox_request(ADDRESS))
+        .body(common::pox_request(ADDRESS))
         .send()
         .unwrap();
     assert_eq!(read_pox(&r.bytes().unwrap()).0.len(), 3);
@@ -870,7 +859,7 @@ fn a_stop_signal_lets_requests_in_flight_finish() {
         // A request whose body arrives slowly, in flight when the signal comes.
         let in_flight = std::thread::spawn(move || {
             let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-            let body = pox_request(ADDRESS);
+            let body = common::pox_request(ADDRESS);
             write!(
                 s,
                 "POST /autodiscover/autodiscover.xml HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",

@@ -13,7 +13,7 @@ use askama::Template;
 
 use super::escape::HtmlText;
 use super::labels;
-use super::qr::QrSvg;
+use super::qr::QrImage;
 use super::{Context, Format, RenderError, SizeHint, render_template};
 use crate::input::account::Account;
 use crate::input::provider::{
@@ -246,7 +246,7 @@ impl Default for View {
 #[derive(Debug, Clone)]
 struct SelfService {
     url: String,
-    qr: Option<QrSvg>,
+    qr: Option<QrImage>,
 }
 
 /// The address of `account`'s page on the server at `base` (no trailing `/`): the form filled in.
@@ -572,7 +572,7 @@ fn render_with(
             (Links::Folder, Some(public)) => {
                 let url = self_service_url(public.base(), account);
                 Some(SelfService {
-                    qr: QrSvg::of(&url),
+                    qr: QrImage::of(&url),
                     url,
                 })
             }
