@@ -1011,3 +1011,48 @@ fn every_quoted_label_is_marked_and_comes_from_the_labels_file() {
     let unused: Vec<&String> = entries.keys().filter(|k| !keys.contains(*k)).collect();
     assert!(unused.is_empty(), "labels no guide quotes: {unused:?}");
 }
+
+#[test]
+fn the_served_guide_shows_thunderbirds_protocol_choice_and_a_folders_guide_does_not() {
+    use mailconf::render::guide::{Links, View, picture};
+    let p = Provider::kumail();
+    // A folder's guide: no picture (every person's folder would carry it).
+    let folder = guide(&p, Protocol::Pop3);
+    assert!(folder.select(&sel("img.screen")).next().is_none());
+    // The server's: the step that switches to POP3 shows Thunderbird's choice, from the server.
+    let mut ctx = Context::new(&p, Some(Protocol::Pop3));
+    ctx.view = View {
+        links: Links::Web {
+            base: "https://mail-setup.example.org".into(),
+        },
+        ..View::default()
+    };
+    let served = guide_with(&ctx);
+    for lang in ["ja", "en"] {
+        let img = served
+            .select(&sel(&format!(
+                "section#{lang} li[data-tb=found] img.screen"
+            )))
+            .next()
+            .unwrap_or_else(|| panic!("{lang}: no picture"));
+        let src = img.value().attr("src").unwrap();
+        assert_eq!(
+            src,
+            format!("https://mail-setup.example.org/guide/img/thunderbird-choose-pop3-{lang}.png")
+        );
+        assert!(!img.value().attr("alt").unwrap_or("").is_empty());
+        let name = src.rsplit('/').next().unwrap();
+        let png = picture(name).unwrap_or_else(|| panic!("{name} is not served"));
+        assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "{name}");
+    }
+    // Published, or IMAP: nothing to switch, no picture.
+    let published = provider(&KUMAIL_TOML.replace(
+        "[autoconfig]\npublished = false",
+        "[autoconfig]\npublished = true",
+    ));
+    ctx = Context::new(&published, Some(Protocol::Pop3));
+    ctx.view.links = Links::Web {
+        base: String::new(),
+    };
+    assert!(guide_with(&ctx).select(&sel("img.screen")).next().is_none());
+}

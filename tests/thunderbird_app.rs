@@ -625,6 +625,7 @@ struct Thunderbird {
     seen: BTreeSet<String>,
     shots: String,
     shot: u32,
+    lang: Lang,
 }
 
 impl Drop for Thunderbird {
@@ -713,6 +714,7 @@ impl Thunderbird {
             seen: BTreeSet::new(),
             shots: scenario.name(),
             shot: 0,
+            lang: scenario.lang,
         };
         let mut mn = Marionette::connect(&profile, Duration::from_secs(90))?;
         // Trust the fakes' certificate (self-signed: as its own authority).
@@ -854,6 +856,25 @@ impl Thunderbird {
                 .join("dist/screenshots")
                 .join(format!("thunderbird-{}-{what}.png", self.shots));
             std::fs::write(dist, &png).unwrap();
+        }
+        Ok(())
+    }
+
+    /// The protocols Thunderbird offers, the one to click chosen: the picture the served guide
+    /// shows beside that step (`templates/guide/img/`, with `MAILCONF_UPDATE_DIST`). It holds no
+    /// address or server, so it fits any provider whose mail is at Google.
+    fn picture_of_choice(&mut self) -> Result<(), String> {
+        // Let the choice's highlight settle.
+        std::thread::sleep(Duration::from_millis(300));
+        let png = self.mn().element_screenshot(
+            r##"return document.querySelector("account-hub-container").shadowRoot.querySelector("#protocolForm fieldset.form-options");"##,
+        )?;
+        let name = format!("thunderbird-choose-pop3-{}.png", self.lang.code());
+        let target = common::root().join("target/screenshots").join(&name);
+        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+        std::fs::write(&target, &png).unwrap();
+        if std::env::var_os("MAILCONF_UPDATE_DIST").is_some() {
+            std::fs::write(common::root().join("templates/guide/img").join(&name), &png).unwrap();
         }
         Ok(())
     }
@@ -1030,6 +1051,7 @@ fn do_step(
                 if chosen != then {
                     return Err(format!("clicked {then}, Thunderbird has {chosen} chosen"));
                 }
+                tb.picture_of_choice()?;
             }
             let texts = tb.read("hub")?;
             for shown in step.hosts.iter().chain(&step.ports) {

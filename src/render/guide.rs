@@ -29,6 +29,29 @@ pub const FILE_NAME: &str = "README.html";
 /// `tests/thunderbird_app.rs` serves the same to the real Thunderbird).
 pub const ISPDB_GMAIL_SMTP: (u16, Security) = (465, Security::Tls);
 
+/// Pictures of other programs' screens that the guides served by `mailconf serve` show beside a
+/// step (`GET /guide/img/NAME`): taken by `tests/thunderbird_app.rs` from the real program (with
+/// `MAILCONF_UPDATE_DIST`), and cropped to what holds no address or server, so that they fit any
+/// provider. A bundle's guides leave them out: every person's folder would carry them.
+pub const PICTURES: [(&str, &[u8]); 2] = [
+    (
+        "thunderbird-choose-pop3-ja.png",
+        include_bytes!("../../templates/guide/img/thunderbird-choose-pop3-ja.png"),
+    ),
+    (
+        "thunderbird-choose-pop3-en.png",
+        include_bytes!("../../templates/guide/img/thunderbird-choose-pop3-en.png"),
+    ),
+];
+
+/// The picture `name` of [`PICTURES`], if there is one.
+pub fn picture(name: &str) -> Option<&'static [u8]> {
+    PICTURES
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, bytes)| *bytes)
+}
+
 /// The tool's version, shown in the guides and the index.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
@@ -100,6 +123,15 @@ impl GuideHtml<'_> {
     /// The link to one of the person's files.
     fn href(&self, file: &str) -> String {
         self.links.href(self.address, self.name, file)
+    }
+
+    /// The address of the picture `name` in `lang` ([`PICTURES`]) on the server that serves this
+    /// page; `None` in a folder's guide.
+    fn picture(&self, name: &str, lang: &Lang) -> Option<String> {
+        match self.links {
+            Links::Web { base } => Some(format!("{base}/guide/img/{name}-{}.png", lang.code())),
+            Links::Folder => None,
+        }
     }
 
     /// The key of the preferred protocol's label in Thunderbird ([`labels`]).

@@ -107,6 +107,23 @@ impl Marionette {
             .map_err(|e| e.to_string())
     }
 
+    /// The element that `script` (a function body) returns, as PNG.
+    pub fn element_screenshot(&mut self, script: &str) -> Result<Vec<u8>, String> {
+        use base64::Engine;
+        let element = self.script(script, vec![])?;
+        let id = element
+            .as_object()
+            .and_then(|o| o.values().next())
+            .and_then(|v| v.as_str())
+            .ok_or_else(|| format!("not an element: {element}"))?
+            .to_string();
+        let reply = self.command("WebDriver:TakeScreenshot", json!({"id": id, "full": false}))?;
+        let data = reply["value"].as_str().ok_or("no screenshot")?;
+        base64::engine::general_purpose::STANDARD
+            .decode(data)
+            .map_err(|e| e.to_string())
+    }
+
     /// Asks Thunderbird to quit (it writes its preferences on the way).
     pub fn quit(mut self) -> Result<(), String> {
         self.command("Marionette:Quit", json!({"flags": ["eAttemptQuit"]}))
