@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::doctor::ConnectTo;
 use crate::input::provider::{Protocol, Url, WindowsDir};
 use crate::input::roster::RosterEncoding;
 use crate::render::outlook::PrfEncoding;
@@ -52,13 +53,19 @@ pub enum Command {
         after_help = "Examples:\n  mailconf serve --listen 127.0.0.1:8080 --public-url https://mail-setup.example.org\n  mailconf serve --listen 0.0.0.0:443 --tls-cert cert.pem --tls-key key.pem --public-url https://mail-setup.example.org\n  mailconf serve --listen 127.0.0.1:8080 --public-url https://mail-setup.example.org --admin-htpasswd /etc/mailconf/it-staff.htpasswd"
     )]
     Serve(ServeArgs),
+    /// Check a live deployment as each mail client looks it up: which settings Thunderbird,
+    /// Outlook and RFC 6186 clients get for an address, from where, and what to fix
+    #[command(
+        after_help = "Exit status: 0 no problem, 1 a problem was found, 2 the check could not run (usage error, unreadable file).\n\nExamples:\n  mailconf doctor taro.yamada@kyoto-u.ac.jp\n  mailconf doctor taro.yamada@kyoto-u.ac.jp --json\n  mailconf doctor taro@example.ac.jp --provider myorg.toml --connect-to autoconfig.example.ac.jp:443:192.0.2.10:443"
+    )]
+    Doctor(DoctorArgs),
 }
 
 impl Command {
     /// Whether the command writes files (an interrupt then removes its temporary ones); `serve`
     /// stops on a signal by itself, letting its requests finish.
     pub fn writes_files(&self) -> bool {
-        !matches!(self, Command::Serve(_))
+        !matches!(self, Command::Serve(_) | Command::Doctor(_))
     }
 }
 
@@ -95,6 +102,40 @@ pub struct ServeArgs {
     /// No access log
     #[arg(short, long)]
     pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// The address to check, as a person would type it into their mail client
+    #[arg(value_name = "ADDRESS")]
+    pub address: String,
+    #[command(flatten)]
+    pub provider: ProviderArgs,
+    #[command(flatten)]
+    pub protocol: ProtocolArgs,
+    /// Print one JSON object instead of the text report
+    #[arg(long)]
+    pub json: bool,
+    /// How long each request and DNS lookup may take, in seconds (the whole run stays within
+    /// 25 s, or twice this if more)
+    #[arg(long, value_name = "SECONDS", default_value = "5", value_parser = parse_timeout)]
+    pub timeout: std::time::Duration,
+    /// Ask this DNS server (UDP, then TCP) instead of the system's resolver
+    #[arg(long, value_name = "IP:PORT")]
+    pub dns_server: Option<std::net::SocketAddr>,
+    /// Trust only the CA certificates of this PEM file, instead of the usual roots (Mozilla's,
+    /// which Thunderbird trusts)
+    #[arg(long, value_name = "PEM")]
+    pub ca_file: Option<PathBuf>,
+    /// Connect to ADDR:PORT whenever a request goes to HOST:PORT, keeping HOST for SNI, Host and
+    /// the certificate check (curl's --connect-to; an empty HOST or first PORT matches any, an
+    /// empty ADDR or second PORT keeps the original). May be given more than once
+    #[arg(long, value_name = "HOST:PORT:ADDR:PORT", value_parser = parse_connect_to)]
+    pub connect_to: Vec<ConnectTo>,
+    /// Mozilla's ISPDB, as Thunderbird's mailnews.auto_config_url: the domain is appended, or
+    /// replaces {{domain}}. For tests and mirrors
+    #[arg(long, value_name = "URL", default_value = crate::doctor::ISPDB_URL, value_parser = parse_ispdb_url)]
+    pub ispdb_url: String,
 }
 
 #[derive(Debug, Args)]
@@ -280,4 +321,31 @@ fn parse_url(s: &str) -> Result<Url, String> {
 
 fn parse_windows_dir(s: &str) -> Result<WindowsDir, String> {
     WindowsDir::parse(s)
+}
+
+fn parse_timeout(s: &str) -> Result<std::time::Duration, String> {
+    match s.parse::<f64>() {
+        Ok(seconds) if seconds > 0.0 && seconds <= 60.0 => {
+            Ok(std::time::Duration::from_secs_f64(seconds))
+        }
+        _ => Err(format!(
+            "{s:?} is not a number of seconds from 0 to 60, such as 5 or 2.5"
+        )),
+    }
+}
+
+fn parse_connect_to(s: &str) -> Result<ConnectTo, String> {
+    ConnectTo::parse(s)
+}
+
+fn parse_ispdb_url(s: &str) -> Result<String, String> {
+    match url::Url::parse(&s.replace("{{domain}}", "example.org")) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") && url.host_str().is_some() => {
+            Ok(s.to_string())
+        }
+        _ => Err(format!(
+            "{s:?} is not an http:// or https:// URL, such as {}",
+            crate::doctor::ISPDB_URL
+        )),
+    }
 }

@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use crate::bundle::{self, BundleError, BundleOptions};
 use crate::cli::{
-    BundleArgs, CheckArgs, Cli, Command, OutlookArgs, ProfileArgs, ProtocolArgs, PublishArgs,
-    RosterArgs, ServeArgs, SignArgs,
+    BundleArgs, CheckArgs, Cli, Command, DoctorArgs, OutlookArgs, ProfileArgs, ProtocolArgs,
+    PublishArgs, RosterArgs, ServeArgs, SignArgs,
 };
 use crate::input::account::{Account, Address, AddressError, DisplayName, NameError};
 use crate::input::provider::{Provider, ProviderError};
@@ -67,6 +67,15 @@ pub enum Error {
     ChainWithoutSigner,
     #[error("{flag} applies to Apple profiles only: use it with --format apple or apple-google")]
     NotApple { flag: &'static str },
+    /// `mailconf doctor` could not run as asked (exit status 2).
+    #[error("mailconf doctor: {0}")]
+    Doctor(String),
+    /// `mailconf doctor` ran and found problems (exit status 1); the report says which.
+    #[error(
+        "mailconf doctor: {count} problem{s} found",
+        s = if *count == 1 { "" } else { "s" }
+    )]
+    DoctorProblems { count: usize },
 }
 
 /// A roster's problems, and what to do about them; a file that cannot be read is one error.
@@ -94,9 +103,13 @@ fn roster_message(e: &RosterError, writing: bool) -> String {
 }
 
 impl Error {
-    /// The process exit status for this error: 1 (bad input, or a file that cannot be written).
+    /// The process exit status for this error: 1 (bad input, or a file that cannot be written;
+    /// for `doctor`, problems found), 2 when `doctor` could not run as asked.
     pub fn exit_code(&self) -> i32 {
-        1
+        match self {
+            Error::Doctor(_) => 2,
+            _ => 1,
+        }
     }
 }
 
@@ -112,6 +125,45 @@ pub fn run(cli: Cli) -> Result<(), Error> {
             print(provider.source().as_bytes())
         }
         Command::Serve(args) => serve(args),
+        Command::Doctor(args) => doctor(args),
+    }
+}
+
+/// Checks the deployment for one address; the report goes to stdout, and problems make the exit
+/// status 1.
+fn doctor(args: DoctorArgs) -> Result<(), Error> {
+    let provider = Provider::load(args.provider.provider.as_deref())
+        .map_err(|e| Error::Doctor(e.to_string()))?;
+    let address = Address::parse(&args.address)
+        .map_err(|e| Error::Doctor(format!("{:?}: {e}", args.address)))?;
+    if let Some(outside) = provider.outside_domains(&address) {
+        return Err(Error::Doctor(format!(
+            "{outside}, or give the provider file of its domain with --provider"
+        )));
+    }
+    let options = crate::doctor::Options {
+        protocol: protocol(&args.protocol).unwrap_or(provider.preferred),
+        address,
+        provider,
+        timeout: args.timeout,
+        dns_server: args.dns_server,
+        ca_file: args.ca_file,
+        connect_to: args.connect_to,
+        ispdb_url: args.ispdb_url,
+    };
+    let report = crate::doctor::run(options).map_err(Error::Doctor)?;
+    let text = if args.json {
+        let mut json = serde_json::to_string_pretty(&report)
+            .map_err(|e| Error::Doctor(format!("cannot write the report as JSON: {e}")))?;
+        json.push('\n');
+        json
+    } else {
+        crate::doctor::report::text(&report)
+    };
+    print(text.as_bytes())?;
+    match report.problems.len() {
+        0 => Ok(()),
+        count => Err(Error::DoctorProblems { count }),
     }
 }
 

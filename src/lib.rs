@@ -7,12 +7,14 @@
 //! - [`render`]: one module per file format, each with its template and escaper ([`sign`] signs
 //!   Apple profiles);
 //! - outputs: [`bundle`] zips a department (through its own [`bundle::zipstream`]), [`serve`]
-//!   answers mail clients and people over HTTP, and [`output`] puts files in place atomically.
+//!   answers mail clients and people over HTTP, and [`output`] puts files in place atomically;
+//! - [`doctor`] checks a live deployment the way each mail client looks its settings up.
 //!
 //! `main.rs` only parses arguments ([`cli`]) and calls [`run`].
 
 pub mod bundle;
 pub mod cli;
+pub mod doctor;
 pub mod input;
 pub mod output;
 pub mod render;

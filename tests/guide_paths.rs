@@ -115,7 +115,9 @@ fn pop_ways_start_by_switching_pop_on_and_imap_ways_do_not() {
             assert!(all.contains("メール転送と POP/IMAP") && all.contains("1,250 MB"));
         } else {
             assert!(
-                all.contains("\"Enable POP for all mail\"") && all.contains("\"Save Changes\"")
+                all.contains(
+                    "\"Enable POP for all mail (even mail that's already been downloaded)\""
+                ) && all.contains("\"Save Changes\"")
             );
             assert!(all.contains("Forwarding and POP/IMAP") && all.contains("1,250 MB"));
         }
@@ -373,40 +375,139 @@ fn the_bundle_carries_the_google_profile_unless_told_not_to() {
 
 #[test]
 fn thunderbird_is_right_whether_autoconfig_is_published_or_not() {
+    // Thunderbird 153's Account Hub; tests/thunderbird_app.rs follows these steps in the real one.
     let p = Provider::kumail();
     assert!(!p.autoconfig.published);
     let html = guide(&p, Protocol::Pop3);
-    for (lang, found, manual, incoming, outgoing, auth) in [
+    let kinds = |html: &Html, lang: &str, class: &str| -> Vec<String> {
+        part(html, &format!("{lang}-thunderbird"))
+            .into_iter()
+            .filter(|e| e.value().name() == "ol" && e.value().attr("class") == Some(class))
+            .flat_map(|ol| {
+                ol.select(&sel("li"))
+                    .map(|li| li.value().attr("data-tb").unwrap_or("").to_string())
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    };
+    for (lang, found, recommended, pop3, edit) in [
         (
             "ja",
-            "アカウント設定が Mozilla ISP データベースから見つかりました。",
-            "「手動設定」",
-            "受信サーバー",
-            "送信サーバー",
-            "認証方式",
+            "「アカウント設定が Mozilla ISPDB から見つかりました。」",
+            "「推奨」",
+            "「POP3」をクリックして選び直します",
+            "「設定を編集」",
         ),
         (
             "en",
-            "Configuration found in Mozilla ISP database.",
-            "“Configure manually”",
-            "Incoming server",
-            "Outgoing server",
-            "Authentication method",
+            "“Configuration found in Mozilla ISPDB.”",
+            "“RECOMMENDED”",
+            "click “POP3” instead",
+            "“EDIT CONFIGURATION”",
+        ),
+    ] {
+        // Not published: Thunderbird offers its Gmail settings, IMAP first; the guide has POP3
+        // chosen, and says what differs (465) and how to change it.
+        let tb = part_text(&html, &format!("{lang}-thunderbird"));
+        for words in [found, recommended, pop3, edit, "465", "587", "STARTTLS"] {
+            assert!(tb.contains(words), "{lang}: {words:?} missing: {tb}");
+        }
+        assert_eq!(
+            kinds(&html, lang, "tb-steps"),
+            [
+                "gmail-pop",
+                "open",
+                "address",
+                "found",
+                "continue",
+                "signin",
+                "finish"
+            ]
+        );
+        assert_eq!(
+            kinds(&html, lang, "tb-smtp"),
+            ["edit", "incoming-keep", "outgoing-port"]
+        );
+        assert!(html.select(&sel("table.thunderbird")).next().is_none());
+        // The way to port 587 stands where it is taken: between the settings found and step 5,
+        // "Continue", which it replaces.
+        let lists: Vec<(String, Option<String>)> = part(&html, &format!("{lang}-thunderbird"))
+            .into_iter()
+            .filter(|e| e.value().name() == "ol")
+            .map(|e| {
+                (
+                    e.value().attr("class").unwrap_or("").to_string(),
+                    e.value().attr("start").map(str::to_string),
+                )
+            })
+            .collect();
+        assert_eq!(
+            lists[..3],
+            [
+                ("tb-steps".to_string(), None),
+                ("tb-smtp".to_string(), None),
+                ("tb-steps".to_string(), Some("5".to_string()))
+            ]
+        );
+        let instead = if lang == "ja" {
+            "手順 5 の代わりに次のようにしてから、手順 6 に進みます"
+        } else {
+            "instead of step 5, then go on with step 6"
+        };
+        assert!(tb.contains(instead), "{lang}: {tb}");
+        // Nothing of the retired setup dialog.
+        for gone in [
+            "Configure manually",
+            "Re-test",
+            "Existing Email",
+            "Available configurations",
+            "あなたのお名前",
+            "再テスト",
+            "既存のメールアドレス",
+            "利用可能な設定",
+        ] {
+            assert!(!tb.contains(gone), "{lang}: {gone:?}");
+        }
+    }
+
+    // Not at Google and not published: the values are typed from the first screen's link.
+    let other =
+        provider(&KUMAIL_TOML.replace("google_workspace = true", "google_workspace = false"));
+    let html = guide(&other, Protocol::Pop3);
+    for (lang, manual, incoming, outgoing) in [
+        (
+            "ja",
+            "「手動設定」",
+            "「受信サーバー設定」",
+            "「送信サーバー設定」",
+        ),
+        (
+            "en",
+            "“MANUAL CONFIGURATION”",
+            "“Incoming server settings”",
+            "“Outgoing server settings”",
         ),
     ] {
         let tb = part_text(&html, &format!("{lang}-thunderbird"));
-        assert!(tb.contains(found) && tb.contains(manual), "{lang}: {tb}");
         assert!(
-            tb.contains("465"),
-            "{lang}: what Thunderbird offers by itself"
+            tb.contains(manual) && tb.contains(incoming) && tb.contains(outgoing),
+            "{lang}: {tb}"
         );
-        // The values to type, with Thunderbird's own labels.
-        let table = part(&html, &format!("{lang}-thunderbird"))
+        assert_eq!(
+            kinds(&html, lang, "tb-steps"),
+            [
+                "gmail-pop",
+                "open",
+                "address-manual",
+                "incoming",
+                "outgoing",
+                "signin",
+                "finish"
+            ]
+        );
+        let rows: Vec<(String, String)> = part(&html, &format!("{lang}-thunderbird"))
             .iter()
-            .find_map(|e| e.select(&sel("table.thunderbird")).next())
-            .expect("the values to type");
-        let rows: Vec<(String, String)> = table
-            .select(&sel("tr"))
+            .flat_map(|e| e.select(&sel("table.thunderbird tr")).collect::<Vec<_>>())
             .map(|tr| {
                 let th: Vec<String> = tr.select(&sel("th")).map(text).collect();
                 let td: Vec<String> = tr.select(&sel("td")).map(text).collect();
@@ -420,24 +521,26 @@ fn thunderbird_is_right_whether_autoconfig_is_published_or_not() {
                 .map(|(_, v)| v.clone())
                 .unwrap_or_else(|| panic!("{lang}: no {label} #{nth} in {rows:?}"))
         };
-        assert_eq!(rows[0].0, incoming);
-        assert!(rows.iter().any(|(l, _)| l == outgoing));
-        let (host, port, security, user) = if lang == "ja" {
-            ("ホスト名", "ポート番号", "接続の保護", "ユーザー名")
+        let (protocol, host, port, security, auth, user) = if lang == "ja" {
+            (
+                "プロトコル",
+                "ホスト名",
+                "ポート番号",
+                "接続の保護",
+                "認証方式",
+                "ユーザー名",
+            )
         } else {
-            ("Hostname", "Port", "Connection security", "Username")
+            (
+                "Protocol",
+                "Hostname",
+                "Port",
+                "Connection security",
+                "Authentication method",
+                "Username",
+            )
         };
-        assert_eq!(
-            value(
-                if lang == "ja" {
-                    "プロトコル"
-                } else {
-                    "Protocol"
-                },
-                0
-            ),
-            "POP3"
-        );
+        assert_eq!(value(protocol, 0), "POP3");
         assert_eq!(value(host, 0), "pop.gmail.com");
         assert_eq!(value(port, 0), "995");
         assert_eq!(value(security, 0), "SSL/TLS");
@@ -450,7 +553,7 @@ fn thunderbird_is_right_whether_autoconfig_is_published_or_not() {
         assert_eq!(value(user, 1), ADDRESS);
     }
 
-    // Published: Thunderbird finds the provider's settings; nothing to type.
+    // Published: Thunderbird finds the provider's settings, POP3 chosen; nothing to type.
     let published = provider(&KUMAIL_TOML.replace(
         "[autoconfig]\npublished = false",
         "[autoconfig]\npublished = true",
@@ -458,10 +561,27 @@ fn thunderbird_is_right_whether_autoconfig_is_published_or_not() {
     let html = guide(&published, Protocol::Pop3);
     assert!(html.select(&sel("table.thunderbird")).next().is_none());
     let en = part_text(&html, "en-thunderbird");
-    assert!(en.contains("Configuration found at email provider.") && en.contains("POP3 is chosen"));
-    assert!(!en.contains("Mozilla ISP database"));
+    assert!(
+        en.contains("“Configuration found at email provider.”")
+            && en.contains("“POP3” is chosen and marked “RECOMMENDED”"),
+        "{en}"
+    );
+    assert!(!en.contains("ISPDB") && !en.contains("465"));
     let ja = part_text(&html, "ja-thunderbird");
-    assert!(ja.contains("アカウント設定がメールプロバイダーから見つかりました。"));
+    assert!(ja.contains("「アカウント設定がメールプロバイダーから見つかりました。」"));
+    assert_eq!(
+        kinds(&html, "en", "tb-steps"),
+        [
+            "gmail-pop",
+            "open",
+            "address",
+            "found",
+            "continue",
+            "signin",
+            "finish"
+        ]
+    );
+    assert!(kinds(&html, "en", "tb-smtp").is_empty());
     // The "which way" list says so too.
     assert!(part_text(&html, "en-files").contains("Thunderbird finds the settings itself"));
     assert!(part_text(&guide(&p, Protocol::Pop3), "en-files").contains("you type the settings"));
@@ -515,7 +635,7 @@ fn thunderbird_pop_settings_follow_the_providers_pop_policy() {
     let html = guide(&days, Protocol::Pop3);
     assert_eq!(
         steps(&html, "en")[2],
-        "Check “For at most” and type 30 days."
+        "Check “For at most” and type 30 in its box."
     );
     let config = Format::Thunderbird
         .render(&Context::new(&days, None), &account())
@@ -577,8 +697,8 @@ fn the_warnings_on_the_way_are_named_as_they_appear() {
     ctx.signer = Some(signer());
     let signed = guide_with(&ctx);
     for (lang, mac_word, ios_word) in [
-        ("ja", "「未署名」", "「未検証」"),
-        ("en", "“Unsigned”", "“Not Verified”"),
+        ("ja", "「未署名」", "署名がないことを示す赤い表示"),
+        ("en", "“Unsigned”", "“Not Signed” in red"),
     ] {
         assert!(
             part_text(&unsigned, &format!("{lang}-mac")).contains(mac_word),
@@ -601,7 +721,7 @@ fn the_warnings_on_the_way_are_named_as_they_appear() {
     let outlook_en = part_text(&unsigned, "en-outlook");
     for words in [
         "“Windows protected your PC”: click “More info”, then “Run anyway”",
-        "“Open File - Security Warning”",
+        "“Open File - Security Warning” (“The publisher could not be verified. Are you sure you want to run this software?”): click “Run”",
         "classic Outlook has a “File” tab",
         "“New Outlook” switch",
         "“Do you want to allow this app to make changes to your device?”",
@@ -614,7 +734,7 @@ fn the_warnings_on_the_way_are_named_as_they_appear() {
     let outlook_ja = part_text(&unsigned, "ja-outlook");
     for words in [
         "「Windows によって PC が保護されました」: 「詳細情報」をクリックし、「実行」をクリックします",
-        "「開いているファイル - セキュリティの警告」",
+        "「開いているファイル - セキュリティの警告」(「発行元を確認できませんでした。このソフトウェアを実行しますか?」): 「実行」",
         "左上に「ファイル」タブ",
         "「新しい Outlook」の切り替えスイッチ",
         "「このアプリがデバイスに変更を加えることを許可しますか?」",
@@ -721,39 +841,49 @@ fn the_index_speaks_to_it_staff_and_the_publish_readme_to_web_administrators() {
     }
 }
 
-/// The text of the QR code drawn by an inline SVG of squares (`M x y h w v h …` paths), read
-/// back with rqrr from the drawing rasterised.
-fn read_qr(svg: &str) -> String {
-    let size: usize = svg
-        .split("width=\"")
-        .nth(1)
-        .and_then(|r| r.split('"').next())
-        .and_then(|w| w.parse().ok())
-        .expect("the drawing's width");
-    let mut dark = vec![false; size * size];
-    let path = svg
-        .split(" d=\"")
-        .nth(1)
-        .unwrap()
-        .split('"')
-        .next()
+/// The text of a QR code shown as an `<img>` of an inline PNG (one pixel a module, one bit a
+/// pixel), read back with rqrr from the picture scaled up 4 times.
+fn read_qr(img: scraper::ElementRef<'_>) -> String {
+    use base64::Engine;
+    use std::io::Read;
+    const SCALE: usize = 4;
+    let src = img.value().attr("src").expect("an image");
+    let png = base64::engine::general_purpose::STANDARD
+        .decode(
+            src.strip_prefix("data:image/png;base64,")
+                .expect("an inline PNG"),
+        )
         .unwrap();
-    for square in path.split('M').filter(|s| !s.is_empty()) {
-        let numbers: Vec<usize> = square
-            .split(|c: char| !c.is_ascii_digit())
-            .filter(|n| !n.is_empty())
-            .map(|n| n.parse().unwrap())
-            .collect();
-        let (x, y, w, h) = (numbers[0], numbers[1], numbers[2], numbers[3]);
-        for row in y..y + h {
-            for col in x..x + w {
-                dark[row * size + col] = true;
+    assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"));
+    // The chunks: IHDR (size, one bit of grey a pixel), IDAT (zlib), IEND.
+    let (mut size, mut idat, mut rest) = (0, Vec::new(), &png[8..]);
+    while rest.len() >= 12 {
+        let len = u32::from_be_bytes(rest[..4].try_into().unwrap()) as usize;
+        let (kind, body) = (&rest[4..8], &rest[8..8 + len]);
+        match kind {
+            b"IHDR" => {
+                size = u32::from_be_bytes(body[..4].try_into().unwrap()) as usize;
+                assert_eq!(&body[8..10], &[1, 0], "one bit of grey a pixel");
             }
+            b"IDAT" => idat.extend_from_slice(body),
+            _ => {}
         }
+        rest = &rest[12 + len..];
     }
-    let mut image = rqrr::PreparedImage::prepare_from_greyscale(size, size, |x, y| {
-        if dark[y * size + x] { 0 } else { 255 }
-    });
+    let mut raw = Vec::new();
+    flate2::read::ZlibDecoder::new(&idat[..])
+        .read_to_end(&mut raw)
+        .unwrap();
+    let stride = 1 + size.div_ceil(8);
+    let dark = |x: usize, y: usize| {
+        let line = &raw[y * stride..(y + 1) * stride];
+        assert_eq!(line[0], 0, "rows without a filter");
+        line[1 + x / 8] & (0x80 >> (x % 8)) == 0
+    };
+    let mut image =
+        rqrr::PreparedImage::prepare_from_greyscale(size * SCALE, size * SCALE, |x, y| {
+            if dark(x / SCALE, y / SCALE) { 0 } else { 255 }
+        });
     let grids = image.detect_grids();
     assert_eq!(grids.len(), 1, "one QR code");
     grids[0].decode().expect("a readable QR code").1
@@ -778,12 +908,8 @@ fn the_bundle_points_each_person_to_their_page_when_the_server_is_named() {
             .map(|a| a.value().attr("href").unwrap())
             .collect();
         assert_eq!(links, [want]);
-        let svg = block.select(&sel("svg")).next().expect("a QR code").html();
-        assert_eq!(
-            read_qr(&svg),
-            want,
-            "the QR code leads to the person's page"
-        );
+        let img = block.select(&sel(".qr img")).next().expect("a QR code");
+        assert_eq!(read_qr(img), want, "the QR code leads to the person's page");
     }
     // The index: the page's root, and its QR code.
     let ctx = Context::new(&p, None);
@@ -794,9 +920,139 @@ fn the_bundle_points_each_person_to_their_page_when_the_server_is_named() {
         .select(&sel(".self-service"))
         .next()
         .expect("the index names the page");
-    let svg = block.select(&sel("svg")).next().unwrap().html();
-    assert_eq!(read_qr(&svg), "https://mail-setup.kyoto-u.ac.jp/setup/");
+    let img = block.select(&sel(".qr img")).next().unwrap();
+    assert_eq!(read_qr(img), "https://mail-setup.kyoto-u.ac.jp/setup/");
     // Without a server, neither says anything of one.
     let html = guide(&Provider::kumail(), Protocol::Pop3);
-    assert!(html.select(&sel(".self-service, svg")).next().is_none());
+    assert!(
+        html.select(&sel(".self-service, .qr, img"))
+            .next()
+            .is_none()
+    );
+}
+
+#[test]
+fn iphone_app_password_and_gmail_steps_say_what_apple_kumail_and_google_say() {
+    let html = guide(&Provider::kumail(), Protocol::Pop3);
+    for (lang, words) in [
+        (
+            "en",
+            [
+                "within 8 minutes",
+                "only one profile waits at a time",
+                "Stolen Device Protection",
+            ],
+        ),
+        ("ja", ["8 分以内", "一度に 1 つだけ", "盗難デバイスの保護"]),
+    ] {
+        let ios = part_text(&html, &format!("{lang}-ios"));
+        for w in words {
+            // Said for both profiles (the Google one and the POP one).
+            assert_eq!(ios.matches(w).count(), 2, "{lang}: {w:?} in {ios}");
+        }
+    }
+    let en = part_text(&html, "en-password");
+    for w in [
+        "smartphone",
+        "24 hours",
+        "make a new app password",
+        "at any time",
+    ] {
+        assert!(en.contains(w), "{w:?} in {en}");
+    }
+    let ja = part_text(&html, "ja-password");
+    for w in ["スマートフォン", "24 時間", "作り直せます"] {
+        assert!(ja.contains(w), "{w:?} in {ja}");
+    }
+    let pop = part_text(&html, "en-pop");
+    assert!(
+        pop.contains("\"Enable POP for all mail (even mail that's already been downloaded)\""),
+        "{pop}"
+    );
+}
+
+#[test]
+fn every_quoted_label_is_marked_and_comes_from_the_labels_file() {
+    // Each label a guide quotes is a span with its key, and its text is the file's.
+    let entries = mailconf::render::labels::entries().unwrap();
+    let published = provider(&KUMAIL_TOML.replace(
+        "[autoconfig]\npublished = false",
+        "[autoconfig]\npublished = true",
+    ));
+    let other =
+        provider(&KUMAIL_TOML.replace("google_workspace = true", "google_workspace = false"));
+    // Password sign-in, no encryption on one server, and a number of days to keep mail.
+    let password = provider(
+        &KUMAIL_TOML
+            .replace("google_workspace = true", "google_workspace = false")
+            .replace("auth = [\"oauth2\", \"password\"]", "auth = [\"password\"]")
+            .replace(
+                "port = 587\nsecurity = \"starttls\"",
+                "port = 25\nsecurity = \"plain\"",
+            )
+            .replace("# days_on_server = 14", "days_on_server = 30"),
+    );
+    let mut keys = std::collections::BTreeSet::new();
+    for p in [Provider::kumail(), published, other, password] {
+        for protocol in [Protocol::Pop3, Protocol::Imap] {
+            let html = guide(&p, protocol);
+            for lang in ["ja", "en"] {
+                for span in section(&html, lang).select(&sel("span.ui")) {
+                    let key = span.value().attr("data-label").unwrap();
+                    let entry = &entries[key];
+                    let want = if lang == "ja" { &entry.ja } else { &entry.en };
+                    assert_eq!(Some(text(span)), want.clone(), "{lang} {key}");
+                    keys.insert(key.to_string());
+                }
+            }
+        }
+    }
+    // Every label of the file is quoted by some guide.
+    let unused: Vec<&String> = entries.keys().filter(|k| !keys.contains(*k)).collect();
+    assert!(unused.is_empty(), "labels no guide quotes: {unused:?}");
+}
+
+#[test]
+fn the_served_guide_shows_thunderbirds_protocol_choice_and_a_folders_guide_does_not() {
+    use mailconf::render::guide::{Links, View, picture};
+    let p = Provider::kumail();
+    // A folder's guide: no picture (every person's folder would carry it).
+    let folder = guide(&p, Protocol::Pop3);
+    assert!(folder.select(&sel("img.screen")).next().is_none());
+    // The server's: the step that switches to POP3 shows Thunderbird's choice, from the server.
+    let mut ctx = Context::new(&p, Some(Protocol::Pop3));
+    ctx.view = View {
+        links: Links::Web {
+            base: "https://mail-setup.example.org".into(),
+        },
+        ..View::default()
+    };
+    let served = guide_with(&ctx);
+    for lang in ["ja", "en"] {
+        let img = served
+            .select(&sel(&format!(
+                "section#{lang} li[data-tb=found] img.screen"
+            )))
+            .next()
+            .unwrap_or_else(|| panic!("{lang}: no picture"));
+        let src = img.value().attr("src").unwrap();
+        assert_eq!(
+            src,
+            format!("https://mail-setup.example.org/guide/img/thunderbird-choose-pop3-{lang}.png")
+        );
+        assert!(!img.value().attr("alt").unwrap_or("").is_empty());
+        let name = src.rsplit('/').next().unwrap();
+        let png = picture(name).unwrap_or_else(|| panic!("{name} is not served"));
+        assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "{name}");
+    }
+    // Published, or IMAP: nothing to switch, no picture.
+    let published = provider(&KUMAIL_TOML.replace(
+        "[autoconfig]\npublished = false",
+        "[autoconfig]\npublished = true",
+    ));
+    ctx = Context::new(&published, Some(Protocol::Pop3));
+    ctx.view.links = Links::Web {
+        base: String::new(),
+    };
+    assert!(guide_with(&ctx).select(&sel("img.screen")).next().is_none());
 }

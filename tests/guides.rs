@@ -261,7 +261,7 @@ fn guide_says_which_password_and_how_to_get_it() {
     let tb_ja = text(section(&html, "ja"));
     assert!(tb_ja.contains("「続ける」") && tb_ja.contains("「完了」"));
     let tb_en = text(section(&html, "en"));
-    assert!(tb_en.contains("“Continue”") && tb_en.contains("“Done”"));
+    assert!(tb_en.contains("“Continue”") && tb_en.contains("“Finish”"));
 }
 
 #[test]
@@ -279,12 +279,20 @@ fn guide_follows_the_chosen_protocol() {
     };
     assert_eq!(hosts("preferred"), ["imap.gmail.com"; 2]);
     assert_eq!(hosts("alternative"), ["pop.gmail.com"; 2]);
-    // Thunderbird is told to type IMAP, in both languages.
-    let typed: Vec<String> = html
-        .select(&sel("table.thunderbird td.protocol"))
-        .map(text)
-        .collect();
-    assert_eq!(typed, ["IMAP"; 2]);
+    // Thunderbird keeps the IMAP it chose by itself, in both languages: the step names IMAP
+    // and no other protocol to click.
+    for lang in ["ja", "en"] {
+        let found = html
+            .select(&sel(&format!("section#{lang} li[data-tb=found]")))
+            .next()
+            .unwrap();
+        let protocols: Vec<&str> = found
+            .select(&sel("span.ui"))
+            .filter_map(|s| s.value().attr("data-label"))
+            .filter(|k| *k == "tb.imap" || *k == "tb.pop3")
+            .collect();
+        assert_eq!(protocols, ["tb.imap"], "{lang}");
+    }
 }
 
 #[test]

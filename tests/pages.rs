@@ -139,6 +139,68 @@ fn the_guide_reads_well_on_a_desktop() {
     guide_at(DESKTOP, "desktop");
 }
 
+/// With the server's address in the provider file, the guide shows a QR code of the person's page
+/// in each language: chromium decodes the inline PNG, shows it 10rem wide without pushing
+/// anything off a phone's screen, and its pixels, as chromium reads them, decode (rqrr) to the
+/// person's page address.
+#[test]
+fn the_guides_qr_code_reads_back_in_a_browser() {
+    let Some(browser) = browser::start(PHONE) else {
+        return;
+    };
+    let toml = mailconf::input::provider::KUMAIL_TOML.replace(
+        "# public_url = \"https://mail-setup.kyoto-u.ac.jp\"",
+        "public_url = \"https://mail-setup.kyoto-u.ac.jp\"",
+    );
+    let provider = Provider::from_toml(&toml, Path::new("p.toml")).unwrap();
+    let ctx = Context::new(&provider, None);
+    let dir = common::tempdir();
+    for file in ctx.user_files(&account()).unwrap() {
+        std::fs::write(dir.path().join(&file.path), &file.bytes).unwrap();
+    }
+    let guide = dir.path().join(Format::Guide.file_name(&account()));
+    browser.goto(&format!("file://{}", guide.display()));
+    check_layout(&browser, "guide with a QR code at phone width");
+    let codes = browser.run(
+        r#"
+return Array.from(document.querySelectorAll('.qr img')).map(img => {
+  const c = document.createElement('canvas');
+  c.width = img.naturalWidth;
+  c.height = img.naturalHeight;
+  const g = c.getContext('2d');
+  g.drawImage(img, 0, 0);
+  const px = g.getImageData(0, 0, c.width, c.height).data;
+  const dark = [];
+  for (let i = 0; i < px.length; i += 4) dark.push(px[i] < 128 ? 1 : 0);
+  return { complete: img.complete, size: c.width, shown: img.getBoundingClientRect().width, dark };
+});
+"#,
+        vec![],
+    );
+    let codes = codes.as_array().unwrap();
+    assert_eq!(codes.len(), 2, "one code in each language");
+    let want = "https://mail-setup.kyoto-u.ac.jp/?emailaddress=taro.yamada%40kyoto-u.ac.jp&name=%E5%B1%B1%E7%94%B0%20%E5%A4%AA%E9%83%8E";
+    for code in codes {
+        assert_eq!(code["complete"], true);
+        let size = code["size"].as_u64().unwrap() as usize;
+        assert!(size > 21, "decoded by the browser: {size} pixels");
+        assert_eq!(code["shown"].as_f64().unwrap().round(), 160.0, "10rem");
+        let dark: Vec<bool> = code["dark"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d == 1)
+            .collect();
+        assert_eq!(dark.len(), size * size);
+        let mut image = rqrr::PreparedImage::prepare_from_greyscale(size * 4, size * 4, |x, y| {
+            if dark[(y / 4) * size + x / 4] { 0 } else { 255 }
+        });
+        let grids = image.detect_grids();
+        assert_eq!(grids.len(), 1, "one QR code");
+        assert_eq!(grids[0].decode().unwrap().1, want);
+    }
+}
+
 #[test]
 fn the_layout_check_sees_a_broken_page() {
     // The check itself: a page whose file names run on and whose headers break words fails it.

@@ -90,17 +90,6 @@ fn thunderbird_gets_the_files_profile_writes() {
     );
 }
 
-/// A POX Autodiscover request for `address`.
-fn pox_request(address: &str) -> String {
-    format!(
-        "<?xml version=\"1.0\" encoding=\"utf-8\"?>\
-         <Autodiscover xmlns=\"http://schemas.microsoft.com/exchange/autodiscover/outlook/requestschema/2006\">\
-         <Request><EMailAddress>{address}</EMailAddress>\
-         <AcceptableResponseSchema>http://schemas.microsoft.com/exchange/autodiscover/outlook/responseschema/2006a</AcceptableResponseSchema>\
-         </Request></Autodiscover>"
-    )
-}
-
 /// The `Protocol` blocks (element → text) and the error code of a POX response, read with
 /// quick-xml.
 fn read_pox(body: &[u8]) -> (Vec<BTreeMap<String, String>>, Option<String>) {
@@ -140,7 +129,7 @@ fn read_pox(body: &[u8]) -> (Vec<BTreeMap<String, String>>, Option<String>) {
 }
 
 /// The socket type Thunderbird derives from a POX protocol block (its ExchangeAutoDiscover
-/// reading, `shared/formats.md`): Encryption counts only when it is None; SSL off is plain;
+/// reading, `docs/formats.md`): Encryption counts only when it is None; SSL off is plain;
 /// otherwise port 587 means STARTTLS and anything else SSL.
 fn thunderbird_socket(p: &BTreeMap<String, String>) -> &'static str {
     if p.get("Encryption").is_some_and(|e| e == "None") || p.get("SSL").is_some_and(|s| s == "off")
@@ -175,7 +164,7 @@ fn outlook_gets_pox_autodiscover_that_both_clients_read_right() {
         let r = client()
             .post(server.url(path))
             .header(header::CONTENT_TYPE, "text/xml")
-            .body(pox_request("Taro.Yamada@Kyoto-U.ac.jp"))
+            .body(common::pox_request("Taro.Yamada@Kyoto-U.ac.jp"))
             .send()
             .unwrap();
         assert_eq!(r.status(), 200, "{path}");
@@ -219,8 +208,8 @@ fn outlook_gets_pox_autodiscover_that_both_clients_read_right() {
     }
     // What it cannot answer: the schema's Error response, not an HTTP error.
     for (body, code) in [
-        (pox_request("someone@example.com"), "500"),
-        (pox_request("not an address"), "600"),
+        (common::pox_request("someone@example.com"), "500"),
+        (common::pox_request("not an address"), "600"),
         ("not xml at all".to_string(), "600"),
         (String::new(), "600"),
         (
@@ -228,7 +217,7 @@ fn outlook_gets_pox_autodiscover_that_both_clients_read_right() {
             "600",
         ),
         (
-            pox_request(ADDRESS).replace("outlook/responseschema/2006a", "mobilesync/responseschema/2006"),
+            common::pox_request(ADDRESS).replace("outlook/responseschema/2006a", "mobilesync/responseschema/2006"),
             "601",
         ),
     ] {
@@ -477,7 +466,7 @@ fn https_with_the_servers_own_certificate() {
     assert_eq!(r.bytes().unwrap().to_vec(), profile("thunderbird", &[]));
     let r = https
         .post(format!("{base}/autodiscover/autodiscover.xml"))
-        .body(pox_request(ADDRESS))
+        .body(common::pox_request(ADDRESS))
         .send()
         .unwrap();
     assert_eq!(read_pox(&r.bytes().unwrap()).0.len(), 3);
@@ -1025,7 +1014,7 @@ fn pox_addresses_are_read_as_xml_writes_them() {
     let ask = |address: &str| {
         let r = client()
             .post(server.url("/autodiscover/autodiscover.xml"))
-            .body(pox_request(address))
+            .body(common::pox_request(address))
             .send()
             .unwrap();
         assert_eq!(r.status(), 200);
@@ -1166,7 +1155,10 @@ fn the_public_url_option_puts_the_page_in_the_served_guides() {
     assert_eq!(r.status(), 200);
     let guide = r.text().unwrap();
     assert!(links(&guide).contains(&page), "the person's page is linked");
-    assert!(guide.contains("<svg"), "with its QR code");
+    let codes = common::html::parse(guide.as_bytes())
+        .select(&common::html::sel(".qr img"))
+        .count();
+    assert!(codes > 0, "with its QR code");
     let zip = get(&server.url(&format!("/files/{ADDRESS}.zip?name={}", enc(NAME))))
         .bytes()
         .unwrap();

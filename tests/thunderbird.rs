@@ -235,6 +235,59 @@ fn zone_has_rfc6186_records_preferring_the_chosen_protocol() {
     }
 }
 
+/// With the server's public URL in the provider file, the zone also points Outlook's SRV lookup
+/// (`_autodiscover._tcp`) at it, the port included when the URL has one; without, no such record.
+#[test]
+fn zone_points_outlook_at_the_public_server() {
+    use mailconf::input::provider::KUMAIL_TOML;
+    for (url, port) in [
+        ("https://mail-setup.kyoto-u.ac.jp", 443),
+        ("https://mail-setup.kyoto-u.ac.jp:8443/setup/", 8443),
+    ] {
+        let toml = KUMAIL_TOML.replace(
+            "# public_url = \"https://mail-setup.kyoto-u.ac.jp\"",
+            &format!("public_url = \"{url}\""),
+        );
+        assert_ne!(toml, KUMAIL_TOML);
+        let provider = Provider::from_toml(&toml, std::path::Path::new("test.toml")).unwrap();
+        let files = publish::files(&provider, Protocol::Pop3).unwrap();
+        let zone = files
+            .iter()
+            .find(|f| f.path == "dns/kyoto-u.ac.jp.zone")
+            .unwrap();
+        let text = std::str::from_utf8(&zone.bytes).unwrap();
+        let lines = srv_lines(text);
+        let autodiscover: Vec<_> = lines
+            .iter()
+            .filter(|l| l.0.starts_with("_autodiscover."))
+            .collect();
+        assert_eq!(
+            autodiscover,
+            [&(
+                "_autodiscover._tcp.kyoto-u.ac.jp.".to_string(),
+                0,
+                0,
+                port,
+                "mail-setup.kyoto-u.ac.jp.".to_string()
+            )],
+            "{text}"
+        );
+        // The other records are the ones without it.
+        assert_eq!(lines.len(), 6, "{text}");
+        assert!(text.contains("; _autodiscover: Outlook's"), "{text}");
+    }
+    let files = publish::files(&Provider::kumail(), Protocol::Pop3).unwrap();
+    let zone = files
+        .iter()
+        .find(|f| f.path == "dns/kyoto-u.ac.jp.zone")
+        .unwrap();
+    assert!(
+        !std::str::from_utf8(&zone.bytes)
+            .unwrap()
+            .contains("autodiscover")
+    );
+}
+
 #[test]
 fn every_format_renders_for_a_hostile_name_and_keeps_structure() {
     let provider = Provider::kumail();

@@ -37,9 +37,9 @@ const OUT_BUFFER: usize = 256 * 1024;
 /// Rosters at least this long get a progress bar (on a terminal, without `--quiet`).
 const PROGRESS_MIN_USERS: usize = 500;
 /// Deflate level of every entry unless `--compression-level` says otherwise: per-user files are
-/// deflated from their format's pattern up to [`crate::bundle::pattern::SKELETON_MAX_LEVEL`]. At 10,000
-/// users, all formats, level 1 took 1.0 s for 136 MB, level 6 (libdeflate per file) 3.7 s for
-/// 128 MB (`bench/PROFILE.md`): IT staff regenerate bundles often.
+/// deflated from their format's pattern up to [`crate::bundle::pattern::SKELETON_MAX_LEVEL`].
+/// The fastest level, because IT staff regenerate bundles often; what the higher levels cost and
+/// save is measured in `bench/PROFILE.md` ("Measured choices in the code").
 pub const DEFAULT_LEVEL: u32 = 1;
 
 #[derive(Debug, thiserror::Error)]
@@ -63,7 +63,7 @@ pub struct BundleOptions {
     pub progress: bool,
     /// Timestamp of every entry.
     pub timestamp: DosTime,
-    /// Deflate level, 0 (store) to 9.
+    /// Deflate level, 0 (store) to 12 (libdeflate's highest; `--compression-level`).
     pub level: u32,
     /// Also write one zip per person into this folder (`ADDRESS.zip`, the person's folder
     /// alone, without the files mail refuses).

@@ -16,10 +16,10 @@ use crate::bundle::skeleton::{Skeleton, common_prefix};
 use crate::input::account::{Account, Address, DisplayName};
 use crate::render::{Context, Format};
 
-/// The highest level at which per-user files are deflated from their format's pattern: 2.3× less
-/// CPU than libdeflate's level 1 for the whole bundle, for a zip 1 % smaller than level 1's
-/// (10,000 users, all formats). Above it, each file is deflated on its own by libdeflate, for a
-/// smaller zip at several times the time.
+/// The highest level at which per-user files are deflated from their format's pattern, which costs
+/// less CPU than libdeflate's fastest level for a zip no larger (`bench/PROFILE.md`, "Measured
+/// choices in the code"). Above it, each file is deflated on its own by libdeflate, for a smaller
+/// zip at several times the time.
 pub const SKELETON_MAX_LEVEL: u32 = 5;
 
 /// Made-up people whose files teach each format its pattern: local parts and names of different
@@ -111,7 +111,13 @@ impl Patterns {
                         .filter_map(|group| {
                             group
                                 .iter()
-                                .map(|a| format.render(ctx, a))
+                                .enumerate()
+                                .map(|(i, a)| {
+                                    format.render(ctx, a).map(|mut file| {
+                                        images_as_noise(&mut file, i);
+                                        file
+                                    })
+                                })
                                 .collect::<Result<_, _>>()
                                 .ok()
                         })
@@ -168,6 +174,37 @@ impl Pattern {
     /// How many bytes of a file's hash are worked out once (for tests and diagnostics).
     pub fn hashed_prefix(&self) -> usize {
         self.prefix.as_ref().map_or(0, |p| p.prefix.len())
+    }
+}
+
+/// Replaces every inline image (the base64 of a `data:` URL: a guide's QR code of the person's
+/// page) in the sample file of the `probe`-th made-up person with noise, its own for each probe,
+/// a quarter of the image's length (enough for the gaps' Huffman code to know the base64
+/// alphabet; the diff of long noise costs time). A QR code differs from person to person through and through, but codes
+/// share bytes (the PNG's header, the size of their version) that four probes may all have by
+/// chance and a real person's code may not: learned as segments, those would make every other
+/// person's guide miss the pattern. As noise, each image is one gap.
+fn images_as_noise(file: &mut Vec<u8>, probe: usize) {
+    const DATA: &[u8] = b";base64,";
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let seed = 0x9E37_79B9_7F4A_7C15u64 ^ (probe as u64 + 1).wrapping_mul(0xD1B5_4A32_D192_ED03);
+    let mut from = 0;
+    while let Some(start) = memchr::memmem::find(&file[from..], DATA).map(|i| from + i + DATA.len())
+    {
+        let end = memchr::memchr(b'"', &file[start..]).map_or(file.len(), |i| start + i);
+        // The same noise for the same image (a guide shows its code in each language).
+        let mut state = seed;
+        let noise: Vec<u8> = (0..(end - start).div_ceil(4))
+            .map(|_| {
+                // xorshift64
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                ALPHABET[(state % ALPHABET.len() as u64) as usize]
+            })
+            .collect();
+        from = start + noise.len();
+        file.splice(start..end, noise);
     }
 }
 
@@ -242,6 +279,67 @@ mod tests {
             let patterns = Patterns::learn(&ctx, level, &[]);
             assert!(patterns.of(Format::Guide).skeletons().is_empty(), "{level}");
         }
+    }
+
+    /// With the server's address in the provider file, every guide carries a QR code of the
+    /// person's own page, different through and through from anyone else's: the guides still
+    /// fit, whatever the code's version, and the code in the second language is written as a
+    /// back-reference to the first.
+    #[test]
+    fn guides_with_a_qr_code_fit() {
+        let toml = crate::input::provider::KUMAIL_TOML.replace(
+            "# public_url = \"https://mail-setup.kyoto-u.ac.jp\"",
+            "public_url = \"https://mail-setup.kyoto-u.ac.jp\"",
+        );
+        assert_ne!(toml, crate::input::provider::KUMAIL_TOML);
+        let provider = Provider::from_toml(&toml, std::path::Path::new("p.toml")).unwrap();
+        let ctx = context(&provider);
+        let patterns = Patterns::learn(&ctx, crate::bundle::DEFAULT_LEVEL, &[]);
+        let skeletons = patterns.of(Format::Guide).skeletons();
+        let mut people = people().to_vec();
+        // Names of every length a code's version changes with (a kanji is 9 bytes of URL).
+        for n in 1..=20 {
+            people.push(person(
+                &format!("p{n}@kyoto-u.ac.jp"),
+                Some(&"京".repeat(n)),
+            ));
+        }
+        let mut widths = std::collections::BTreeSet::new();
+        for p in &people {
+            let bytes = Format::Guide.render(&ctx, p).unwrap();
+            let text = String::from_utf8(bytes.clone()).unwrap();
+            let image = text
+                .split(";base64,")
+                .nth(1)
+                .unwrap()
+                .split('"')
+                .next()
+                .unwrap();
+            assert_eq!(
+                text.matches(image).count(),
+                2,
+                "one code, in both languages"
+            );
+            widths.insert(image.len());
+            let deflated = skeletons
+                .iter()
+                .find_map(|s| s.deflate(&bytes))
+                .unwrap_or_else(|| panic!("the guide of {}", p.address));
+            // The second code is a back-reference to the first: with another picture in its
+            // place (the same characters, reversed), the guide deflates to more.
+            let second = text.rfind(image).unwrap();
+            let mut other = bytes.clone();
+            other[second..second + image.len()].reverse();
+            let other = skeletons.iter().find_map(|s| s.deflate(&other)).unwrap();
+            assert!(
+                other.len() > deflated.len() + image.len() / 2,
+                "{}: {} with the same code twice, {} with two",
+                p.address,
+                deflated.len(),
+                other.len()
+            );
+        }
+        assert!(widths.len() >= 5, "codes of several versions: {widths:?}");
     }
 
     #[test]

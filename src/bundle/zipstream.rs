@@ -64,21 +64,26 @@ impl Default for DosTime {
 const EXTRA_TIME: u16 = 0x5455;
 const EXTRA_TIME_LEN: u16 = 5;
 
+/// The civil date (year, month 1-12, day 1-31) of a count of days since 1970-01-01 (Howard
+/// Hinnant's algorithm).
+pub fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + i64::from(month <= 2), month, day)
+}
+
 impl DosTime {
     /// From Unix seconds (UTC); `None` outside zip's 1980..=2107 range.
     pub fn from_unix(secs: i64) -> Option<DosTime> {
         let days = secs.div_euclid(86_400);
         let rem = secs.rem_euclid(86_400);
-        // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-        let z = days + 719_468;
-        let era = z.div_euclid(146_097);
-        let doe = z - era * 146_097;
-        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-        let mp = (5 * doy + 2) / 153;
-        let day = doy - (153 * mp + 2) / 5 + 1;
-        let month = if mp < 10 { mp + 3 } else { mp - 9 };
-        let year = yoe + era * 400 + i64::from(month <= 2);
+        let (year, month, day) = civil_from_days(days);
         if !(1980..=2107).contains(&year) {
             return None;
         }

@@ -1,7 +1,7 @@
 //! Apple configuration profiles (`.mobileconfig`): the mail account, and optionally a Google
 //! account (sign in with Google, iPhone/iPad only).
 //!
-//! Rules (see `shared/formats.md`, Apple's schema in `tests/apple-schema/`): an XML property
+//! Rules (see `docs/formats.md`, Apple's schema in `tests/apple-schema/`): an XML property
 //! list with Apple's DOCTYPE; exact key types and enum spellings; no empty strings (a key with
 //! nothing to say is left out); never a password. Identifiers and UUIDs are stable per user and
 //! provider, so installing a re-issued profile replaces the account instead of adding one.
@@ -88,8 +88,8 @@ fn namespace(provider: &Provider) -> Uuid {
 /// The version-5 UUID (RFC 9562, 5.5) of the name `parts` joined, in `namespace`: the SHA-1 of the
 /// namespace and the name, with the version and variant bits set. The same as `uuid`'s
 /// `Uuid::new_v5` (a test compares them), with the `sha1` crate, which uses the CPU's SHA
-/// instructions (`uuid` hashes in plain Rust: 2.4 % of a bundle's CPU for four UUIDs a person),
-/// and with no name string to allocate.
+/// instructions where `uuid` hashes in plain Rust (`bench/PROFILE.md`, "Measured choices in the
+/// code"), and with no name string to allocate.
 fn uuid_v5(namespace: &Uuid, parts: &[&[u8]]) -> Uuid {
     use sha1::{Digest, Sha1};
     let mut sha1 = Sha1::new_with_prefix(namespace.as_bytes());

@@ -1,7 +1,7 @@
 //! Outlook's "POX" Autodiscover response (MS-OXDSCLI, response schema 2006a), which Thunderbird
 //! reads too: for one address, the preferred incoming server, the other one, then SMTP.
 //!
-//! Rules (see `shared/formats.md`, "Serving over HTTP"): `SPA` off (on means NTLM), the address as
+//! Rules (see `docs/formats.md`, "Serving over HTTP"): `SPA` off (on means NTLM), the address as
 //! `LoginName`. Security is said twice, as both clients read it: `SSL` on for implicit TLS and
 //! for STARTTLS, and `Encryption` `SSL`, `TLS` (which is STARTTLS to Outlook) or `None`.
 //! Thunderbird ignores `Encryption` unless it is `None`, takes `SSL` off as plain text and

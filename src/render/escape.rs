@@ -50,7 +50,7 @@ impl fmt::Display for XmlText {
 }
 
 /// Text escaped once by askama's HTML escaper, for values every page of a run repeats (the
-/// provider's texts in every personal guide, about 4 % of a bundle's CPU when escaped per page).
+/// provider's texts in every personal guide: `bench/PROFILE.md`, "Measured choices in the code").
 /// It is [`askama::filters::HtmlSafe`]: an HTML template writes it as it is, without `|safe`,
 /// and no other type gets that.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,6 +59,17 @@ pub struct HtmlText(String);
 impl HtmlText {
     pub fn new(text: &str) -> HtmlText {
         HtmlText(escaped(askama::filters::Html, text))
+    }
+
+    /// A label quoted from another program's screen ([`super::labels`]), marked for tests:
+    /// `open<span class="ui" data-label="KEY">TEXT</span>close`, key and text escaped; `open` and
+    /// `close` are the language's quotation marks (constants).
+    pub fn ui_label(key: &str, text: &str, open: &'static str, close: &'static str) -> HtmlText {
+        let key = HtmlText::new(key);
+        let text = HtmlText::new(text);
+        HtmlText(format!(
+            "{open}<span class=\"ui\" data-label=\"{key}\">{text}</span>{close}"
+        ))
     }
 }
 
@@ -71,8 +82,8 @@ impl fmt::Display for HtmlText {
 impl askama::filters::HtmlSafe for HtmlText {}
 
 /// The first of `& < > " '` in `bytes` at or after `from`. Skips eight bytes at a time where
-/// none is present (most text: the profile showed escaping long provider texts at 4.5 % of a
-/// bundle's CPU), then looks at single bytes.
+/// none is present (most text; why: `bench/PROFILE.md`, "Measured choices in the code"), then
+/// looks at single bytes.
 fn next_xml_special(bytes: &[u8], from: usize) -> Option<usize> {
     const fn splat(b: u8) -> u64 {
         u64::from_ne_bytes([b; 8])

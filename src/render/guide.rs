@@ -12,7 +12,8 @@
 use askama::Template;
 
 use super::escape::HtmlText;
-use super::qr::QrSvg;
+use super::labels;
+use super::qr::QrImage;
 use super::{Context, Format, RenderError, SizeHint, render_template};
 use crate::input::account::Account;
 use crate::input::provider::{
@@ -21,6 +22,35 @@ use crate::input::provider::{
 
 /// The guide's file name, in each user's folder.
 pub const FILE_NAME: &str = "README.html";
+
+/// The outgoing server of Thunderbird's own Gmail settings, which it offers to a domain without
+/// autoconfig whose mail is at Google (its ISPDB entry `googlemail.com`, found through the
+/// domain's MX: smtp.gmail.com, port 465, SSL/TLS, as Thunderbird 153 showed it;
+/// `tests/thunderbird_app.rs` serves the same to the real Thunderbird).
+pub const ISPDB_GMAIL_SMTP: (u16, Security) = (465, Security::Tls);
+
+/// Pictures of other programs' screens that the guides served by `mailconf serve` show beside a
+/// step (`GET /guide/img/NAME`): taken by `tests/thunderbird_app.rs` from the real program (with
+/// `MAILCONF_UPDATE_DIST`), and cropped to what holds no address or server, so that they fit any
+/// provider. A bundle's guides leave them out: every person's folder would carry them.
+pub const PICTURES: [(&str, &[u8]); 2] = [
+    (
+        "thunderbird-choose-pop3-ja.png",
+        include_bytes!("../../templates/guide/img/thunderbird-choose-pop3-ja.png"),
+    ),
+    (
+        "thunderbird-choose-pop3-en.png",
+        include_bytes!("../../templates/guide/img/thunderbird-choose-pop3-en.png"),
+    ),
+];
+
+/// The picture `name` of [`PICTURES`], if there is one.
+pub fn picture(name: &str) -> Option<&'static [u8]> {
+    PICTURES
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, bytes)| *bytes)
+}
 
 /// The tool's version, shown in the guides and the index.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -94,10 +124,53 @@ impl GuideHtml<'_> {
     fn href(&self, file: &str) -> String {
         self.links.href(self.address, self.name, file)
     }
+
+    /// The address of the picture `name` in `lang` ([`PICTURES`]) on the server that serves this
+    /// page; `None` in a folder's guide.
+    fn picture(&self, name: &str, lang: &Lang) -> Option<String> {
+        match self.links {
+            Links::Web { base } => Some(format!("{base}/guide/img/{name}-{}.png", lang.code())),
+            Links::Folder => None,
+        }
+    }
+
+    /// The key of the preferred protocol's label in Thunderbird ([`labels`]).
+    fn tb_protocol_key(&self) -> &'static str {
+        if self.pop { "tb.pop3" } else { "tb.imap" }
+    }
+
+    /// The port of the outgoing server in Thunderbird's own Gmail settings ([`ISPDB_GMAIL_SMTP`]).
+    fn gmail_smtp_port(&self) -> u16 {
+        ISPDB_GMAIL_SMTP.0
+    }
+
+    /// The provider's outgoing server is not the one of Thunderbird's Gmail settings: the guide
+    /// says how to change it, for those who want the provider's.
+    fn smtp_differs_from_gmail(&self) -> bool {
+        let smtp = &self.thunderbird[1];
+        (smtp.port, smtp.security) != ISPDB_GMAIL_SMTP
+    }
+
+    /// The number of Thunderbird's step "Continue" after the settings found (the guide's way to
+    /// the provider's outgoing port replaces it): after open, address and found, and switching
+    /// POP on.
+    fn tb_continue_step(&self) -> u8 {
+        if self.pop_first() { 5 } else { 4 }
+    }
+
+    /// A label of another program's screen, quoted ([`labels`]).
+    fn ui(&self, key: &str, lang: &Lang) -> askama::Result<&'static HtmlText> {
+        labels::quoted(key, *lang)
+    }
+
+    /// A label of another program's screen, as it is (a table's header).
+    fn bare(&self, key: &str, lang: &Lang) -> askama::Result<&'static HtmlText> {
+        labels::bare(key, *lang)
+    }
 }
 
 /// A language of the guide.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Lang {
     Ja,
     En,
@@ -205,7 +278,7 @@ impl Default for View {
 #[derive(Debug, Clone)]
 struct SelfService {
     url: String,
-    qr: Option<QrSvg>,
+    qr: Option<QrImage>,
 }
 
 /// The address of `account`'s page on the server at `base` (no trailing `/`): the form filled in.
@@ -422,6 +495,15 @@ impl<'a> SettingRow<'a> {
         }
     }
 
+    /// The key of this server's connection security label in Thunderbird ([`labels`]).
+    fn tb_security_key(&self) -> &'static str {
+        match self.security {
+            Security::Tls => "tb.ssl-tls",
+            Security::Starttls => "tb.starttls",
+            Security::Plain => "tb.no-encryption",
+        }
+    }
+
     fn role_id(&self) -> &'static str {
         match self.role {
             Role::Preferred => "preferred",
@@ -522,7 +604,7 @@ fn render_with(
             (Links::Folder, Some(public)) => {
                 let url = self_service_url(public.base(), account);
                 Some(SelfService {
-                    qr: QrSvg::of(&url),
+                    qr: QrImage::of(&url),
                     url,
                 })
             }

@@ -5,7 +5,7 @@
 
 use askama::Template;
 
-use super::qr::QrSvg;
+use super::qr::QrImage;
 use super::{Context, Format, RenderError, guide, publish};
 use crate::input::account::Account;
 use crate::input::provider::Provider;
@@ -34,7 +34,7 @@ struct IndexHtml<'a> {
     /// `[guide.pop]`, with POP preferred).
     pop_guide: bool,
     /// The self-service server's address and its QR code (a poster's), when the provider names it.
-    self_service: Option<(String, Option<QrSvg>)>,
+    self_service: Option<(String, Option<QrImage>)>,
 }
 
 struct IndexUser<'a> {
@@ -177,7 +177,7 @@ pub fn write(
             && ctx.provider.guide.pop.is_some(),
         self_service: ctx.provider.serve.public_url.as_ref().map(|url| {
             let root = format!("{}/", url.base());
-            let qr = QrSvg::of(&root);
+            let qr = QrImage::of(&root);
             (root, qr)
         }),
     };

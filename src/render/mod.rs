@@ -6,6 +6,7 @@ pub mod autodiscover;
 pub mod escape;
 pub mod guide;
 pub mod index;
+pub mod labels;
 pub mod outlook;
 pub mod publish;
 pub mod qr;
@@ -339,9 +340,9 @@ impl<'a> Context<'a> {
 
 /// The size of the largest file of one kind rendered so far, to size the next one's buffer.
 ///
-/// askama's own hint counts a template's text without its values and loops: 9.8 KB for a guide
-/// of 21 KB, whose buffer then grew twice, copying 30 KB for every person (the profile had
-/// `realloc` at 2–3 % of a bundle's CPU). Only buffer sizes depend on it, never bytes.
+/// askama's own hint counts a template's text without its values and loops, so a guide's buffer
+/// grew twice for every person (`bench/PROFILE.md`, "Measured choices in the code"). Only buffer
+/// sizes depend on it, never bytes.
 #[derive(Debug)]
 pub(crate) struct SizeHint(AtomicUsize);
 

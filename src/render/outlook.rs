@@ -2,7 +2,7 @@
 //! Outlook import it, `ADDRESS.reg` (the `ImportPRF` registry value) and `ADDRESS-outlook.cmd`
 //! (`outlook.exe /importprf` on the PRF beside it).
 //!
-//! Rules (see `shared/formats.md`, "Outlook"): CRLF line ends; in the PRF every account key has
+//! Rules (see `docs/formats.md`, "Outlook"): CRLF line ends; in the PRF every account key has
 //! its mapping line (2010+ generation, with `SMTPSecureConnection`); never a password key. The
 //! PRF is UTF-16LE with BOM or CP932 ([`PrfEncoding`]; which one Outlook reads is not
 //! documented), the `.reg` UTF-16LE with BOM, the `.cmd` CP932 (what `cmd.exe` reads on Japanese
@@ -232,7 +232,7 @@ pub fn crlf(text: &str) -> String {
 }
 
 /// UTF-16LE with a byte-order mark. Runs of ASCII (most of a PRF or .reg file) are widened eight
-/// bytes at a time; the profile had the unit-by-unit conversion at 4 % of an all-formats bundle.
+/// bytes at a time (why: `bench/PROFILE.md`, "Measured choices in the code").
 pub fn utf16le_with_bom(text: &str) -> Vec<u8> {
     const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
     // Four bytes to four little-endian units: 0xDDCCBBAA -> 0x00DD00CC00BB00AA.

@@ -27,6 +27,8 @@ struct Readme<'a> {
 struct Zone<'a> {
     domain: &'a str,
     records: Vec<SrvRecord<'a>>,
+    /// The records include Outlook's `_autodiscover` (a comment says what it is).
+    autodiscover: bool,
 }
 
 /// One RFC 6186 SRV record; `target` "." with port 0 says "not offered".
@@ -77,9 +79,11 @@ pub fn files(provider: &Provider, protocol: Protocol) -> Result<Vec<Artifact>, R
         });
     }
     for domain in provider.domains.iter() {
+        let records = srv_records(provider, protocol);
         let zone = Zone {
             domain: domain.as_str(),
-            records: srv_records(provider, protocol),
+            autodiscover: records.iter().any(|r| r.service == "_autodiscover"),
+            records,
         };
         files.push(Artifact {
             path: format!("dns/{domain}.zone"),
@@ -123,7 +127,29 @@ fn srv_records(provider: &Provider, protocol: Protocol) -> Vec<SrvRecord<'_>> {
             target: ".",
         });
     }
+    // Outlook's last resort (Microsoft's SRV lookup): the server that answers Autodiscover, when
+    // the provider file names mailconf serve's address.
+    if let Some(url) = &provider.serve.public_url {
+        let (host, port) = host_and_port(url.as_str());
+        records.push(SrvRecord {
+            service: "_autodiscover",
+            priority: 0,
+            weight: 0,
+            port,
+            target: host,
+        });
+    }
     records
+}
+
+/// The host and port (443 unless given) of an `https://` URL.
+fn host_and_port(url: &str) -> (&str, u16) {
+    let rest = url.strip_prefix("https://").unwrap_or(url);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or(rest);
+    match authority.split_once(':') {
+        Some((host, port)) => (host, port.parse().unwrap_or(443)),
+        None => (authority, 443),
+    }
 }
 
 fn offered<'a>(service: &'static str, priority: u16, server: &'a Server) -> SrvRecord<'a> {

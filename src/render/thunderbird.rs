@@ -1,6 +1,6 @@
 //! Mozilla autoconfig (`config-v1.1.xml`) for Thunderbird.
 //!
-//! Rules (see `shared/formats.md`): UTF-8 without BOM; the preferred incoming server first
+//! Rules (see `docs/formats.md`): UTF-8 without BOM; the preferred incoming server first
 //! (order is preference); `OAuth2` before `password-cleartext`; exact lower-case server types
 //! and `SSL`/`STARTTLS`/`plain` socket types; never a password.
 

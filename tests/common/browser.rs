@@ -6,7 +6,6 @@
 //! sets `MAILCONF_BROWSER_TESTS=1`, which turns a missing browser into a failure.
 #![allow(dead_code)]
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -72,23 +71,39 @@ pub fn start(device: Device) -> Option<Browser> {
     Some(Browser::start(device))
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// Starts chromedriver on a port it chooses (`--port=0`) and returns it with the port, read from
+/// what chromedriver prints once it listens; the rest of its output is read and dropped.
+fn start_driver() -> (Child, u16) {
+    let mut driver = Command::new(CHROMEDRIVER)
+        .arg("--port=0")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start chromedriver");
+    let stdout = driver.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if let Some(port) = line
+                .split("started successfully on port ")
+                .nth(1)
+                .and_then(|p| p.trim_end_matches('.').trim().parse::<u16>().ok())
+            {
+                let _ = tx.send(port);
+            }
+        }
+    });
+    let port = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("chromedriver said on which port it listens");
+    (driver, port)
 }
 
 impl Browser {
     fn start(device: Device) -> Browser {
-        let port = free_port();
-        let driver = Command::new(CHROMEDRIVER)
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start chromedriver");
+        let (driver, port) = start_driver();
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()

@@ -25,6 +25,27 @@ pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// A port on 127.0.0.1 that was free a moment ago, for a program that cannot be given port 0
+/// (it may be taken again before the program binds it).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A POX Autodiscover request for `address`, as Outlook sends it.
+pub fn pox_request(address: &str) -> String {
+    format!(
+        "<?xml version=\"1.0\" encoding=\"utf-8\"?>\
+         <Autodiscover xmlns=\"http://schemas.microsoft.com/exchange/autodiscover/outlook/requestschema/2006\">\
+         <Request><EMailAddress>{address}</EMailAddress>\
+         <AcceptableResponseSchema>http://schemas.microsoft.com/exchange/autodiscover/outlook/responseschema/2006a</AcceptableResponseSchema>\
+         </Request></Autodiscover>"
+    )
+}
+
 /// A fresh temporary folder.
 pub fn tempdir() -> tempfile::TempDir {
     tempfile::tempdir().expect("temporary folder")

@@ -28,6 +28,9 @@ struct TestProfile {
     subject: Name,
     issuer: Name,
     names: Vec<x509_cert::ext::pkix::name::GeneralName>,
+    /// A certification authority's (basic constraints and key usage, which OpenSSL requires of
+    /// an authority it trusts).
+    ca: bool,
 }
 
 impl BuilderProfile for TestProfile {
@@ -45,6 +48,26 @@ impl BuilderProfile for TestProfile {
     ) -> x509_cert::builder::Result<Vec<Extension>> {
         use der::Encode;
         use der::oid::AssociatedOid;
+        if self.ca {
+            use x509_cert::ext::pkix::{BasicConstraints, KeyUsage, KeyUsages};
+            let constraints = BasicConstraints {
+                ca: true,
+                path_len_constraint: None,
+            };
+            let usage = KeyUsage(KeyUsages::KeyCertSign | KeyUsages::CRLSign);
+            return Ok(vec![
+                Extension {
+                    extn_id: BasicConstraints::OID,
+                    critical: true,
+                    extn_value: der::asn1::OctetString::new(constraints.to_der()?)?,
+                },
+                Extension {
+                    extn_id: KeyUsage::OID,
+                    critical: true,
+                    extn_value: der::asn1::OctetString::new(usage.to_der()?)?,
+                },
+            ]);
+        }
         if self.names.is_empty() {
             return Ok(Vec::new());
         }
@@ -59,6 +82,7 @@ impl BuilderProfile for TestProfile {
 
 pub struct Pki {
     pub root: Certificate,
+    pub root_key: rsa::PrivateKey,
     pub intermediate: Certificate,
     pub signer: Certificate,
     pub signer_key: rsa::PrivateKey,
@@ -85,6 +109,7 @@ fn issue(
         subject: Name::from_str(subject).unwrap(),
         issuer: issuer.clone(),
         names: Vec::new(),
+        ca: false,
     };
     let validity = Validity::new(
         Time::try_from(from).unwrap(),
@@ -156,6 +181,7 @@ pub fn pki() -> &'static Pki {
                 now + 60 * day,
             ),
             root,
+            root_key,
             intermediate,
             signer_key,
             other_key: inter_key,
@@ -225,6 +251,7 @@ pub fn tls_files(dir: &std::path::Path, from: SystemTime, until: SystemTime) -> 
             GeneralName::DnsName(der::asn1::Ia5String::new("localhost").unwrap()),
             GeneralName::IpAddress(der::asn1::OctetString::new(vec![127, 0, 0, 1]).unwrap()),
         ],
+        ca: false,
     };
     let validity = Validity::new(
         Time::try_from(from).unwrap(),
@@ -246,4 +273,107 @@ pub fn tls_files_now(dir: &std::path::Path) -> String {
     let now = SystemTime::now();
     let day = Duration::from_secs(86_400);
     tls_files(dir, now - day, now + 365 * day)
+}
+
+/// A TLS server certificate for `names` (DNS names), valid from `from` to `until`, issued by the
+/// test root (`trusted`) or by itself; returns its PEM and its key's PEM. Clients trust the
+/// root with `pem(&[&pki().root])`.
+pub fn server_cert(
+    names: &[&str],
+    from: SystemTime,
+    until: SystemTime,
+    trusted: bool,
+) -> (String, String) {
+    use x509_cert::ext::pkix::name::GeneralName;
+    let pki = pki();
+    let subject = Name::from_str(&format!("CN={},O=mailconf tests", names[0])).unwrap();
+    let (issuer, issuer_key) = if trusted {
+        (pki.root.tbs_certificate().subject().clone(), &pki.root_key)
+    } else {
+        (subject.clone(), &pki.signer_key)
+    };
+    let profile = TestProfile {
+        subject,
+        issuer,
+        names: names
+            .iter()
+            .map(|n| GeneralName::DnsName(der::asn1::Ia5String::new(n).unwrap()))
+            .collect(),
+        ca: false,
+    };
+    let validity = Validity::new(
+        Time::try_from(from).unwrap(),
+        Time::try_from(until).unwrap(),
+    );
+    let signer = SigningKey::<Sha256>::new(issuer_key.clone());
+    let serial = SerialNumber::from(u32::from(trusted) + 100);
+    let cert = CertificateBuilder::new(profile, serial, validity, spki(&pki.signer_key))
+        .unwrap()
+        .build::<_, Signature>(&signer)
+        .unwrap();
+    (pem(&[&cert]), key_pem(&pki.signer_key))
+}
+
+/// A self-signed TLS certificate for the DNS `names` ([`server_cert`]), valid from yesterday for a
+/// year, as PEM files `tls-cert.pem` and `tls-key.pem` in `dir`; returns the certificate's and the
+/// key's PEM.
+pub fn tls_files_for(dir: &std::path::Path, names: &[&str]) -> (String, String) {
+    let now = SystemTime::now();
+    let day = Duration::from_secs(86_400);
+    let (cert_pem, key_pem) = server_cert(names, now - day, now + 365 * day, false);
+    std::fs::write(dir.join("tls-cert.pem"), &cert_pem).unwrap();
+    std::fs::write(dir.join("tls-key.pem"), &key_pem).unwrap();
+    (cert_pem, key_pem)
+}
+
+/// A test certification authority and a TLS server certificate it issued for `names`, as a
+/// proxy such as nginx is given them: `ca.pem` (the authority, for clients to trust),
+/// `server-cert.pem` and `server-key.pem` in `dir`. Returns the authority's PEM.
+pub fn server_files(dir: &std::path::Path, names: &[&str]) -> String {
+    use x509_cert::ext::pkix::name::GeneralName;
+    let now = SystemTime::now();
+    let day = Duration::from_secs(86_400);
+    let validity = || {
+        Validity::new(
+            Time::try_from(now - day).unwrap(),
+            Time::try_from(now + 30 * day).unwrap(),
+        )
+    };
+    let ca_key = rsa::PrivateKey::generate();
+    let key = rsa::PrivateKey::generate();
+    let ca_name = Name::from_str("CN=mailconf test CA,O=mailconf tests").unwrap();
+    let signer = SigningKey::<Sha256>::new(ca_key.clone());
+    let ca_profile = TestProfile {
+        subject: ca_name.clone(),
+        issuer: ca_name.clone(),
+        names: Vec::new(),
+        ca: true,
+    };
+    let ca = CertificateBuilder::new(
+        ca_profile,
+        SerialNumber::from(20u32),
+        validity(),
+        spki(&ca_key),
+    )
+    .unwrap()
+    .build::<_, Signature>(&signer)
+    .unwrap();
+    let profile = TestProfile {
+        subject: Name::from_str(&format!("CN={},O=mailconf tests", names[0])).unwrap(),
+        issuer: ca_name,
+        names: names
+            .iter()
+            .map(|n| GeneralName::DnsName(der::asn1::Ia5String::new(n).unwrap()))
+            .collect(),
+        ca: false,
+    };
+    let cert = CertificateBuilder::new(profile, SerialNumber::from(21u32), validity(), spki(&key))
+        .unwrap()
+        .build::<_, Signature>(&signer)
+        .unwrap();
+    let ca_pem = pem(&[&ca]);
+    std::fs::write(dir.join("ca.pem"), &ca_pem).unwrap();
+    std::fs::write(dir.join("server-cert.pem"), pem(&[&cert])).unwrap();
+    std::fs::write(dir.join("server-key.pem"), key_pem(&key)).unwrap();
+    ca_pem
 }

@@ -177,7 +177,7 @@ pub fn slow_pox(
 ) -> std::thread::JoinHandle<(String, Instant)> {
     std::thread::spawn(move || {
         let mut s = connect(port);
-        let body = "<?xml version=\"1.0\" encoding=\"utf-8\"?><Autodiscover xmlns=\"http://schemas.microsoft.com/exchange/autodiscover/outlook/requestschema/2006\"><Request><EMailAddress>taro.yamada@kyoto-u.ac.jp</EMailAddress></Request></Autodiscover>";
+        let body = super::pox_request("taro.yamada@kyoto-u.ac.jp");
         write!(
             s,
             "POST /autodiscover/autodiscover.xml HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n",
