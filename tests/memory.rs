@@ -1,8 +1,10 @@
 //! Memory bounds on bad rosters, measured on the mailconf process. These tests live apart from
-//! `faults.rs` and allocate nothing large themselves: Linux counts the test process's own peak
+//! `tests/it` and allocate nothing large themselves: Linux counts the test process's own peak
 //! memory in a child's (see `common::measure`), so a sibling test holding big buffers would
 //! make these fail at random.
 
+// The helpers of tests/it; this file stays a binary of its own (above).
+#[path = "it/common/mod.rs"]
 mod common;
 
 use std::ffi::OsStr;

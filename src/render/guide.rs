@@ -26,11 +26,11 @@ pub const FILE_NAME: &str = "README.html";
 /// The outgoing server of Thunderbird's own Gmail settings, which it offers to a domain without
 /// autoconfig whose mail is at Google (its ISPDB entry `googlemail.com`, found through the
 /// domain's MX: smtp.gmail.com, port 465, SSL/TLS, as Thunderbird 153 showed it;
-/// `tests/thunderbird_app.rs` serves the same to the real Thunderbird).
+/// `tests/it/thunderbird_app.rs` serves the same to the real Thunderbird).
 pub const ISPDB_GMAIL_SMTP: (u16, Security) = (465, Security::Tls);
 
 /// Pictures of other programs' screens that the guides served by `mailconf serve` show beside a
-/// step (`GET /guide/img/NAME`): taken by `tests/thunderbird_app.rs` from the real program (with
+/// step (`GET /guide/img/NAME`): taken by `tests/it/thunderbird_app.rs` from the real program (with
 /// `MAILCONF_UPDATE_DIST`), and cropped to what holds no address or server, so that they fit any
 /// provider. A bundle's guides leave them out: every person's folder would carry them.
 pub const PICTURES: [(&str, &[u8]); 2] = [

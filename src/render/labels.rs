@@ -2,7 +2,7 @@
 //! kept in one place with where each comes from: `templates/guide/labels.toml`. The guide
 //! templates take a label by key; each comes out marked `<span class="ui" data-label="KEY">`, so
 //! a test can find what the guide tells a person to look for, and check it against the program
-//! (`tests/thunderbird_app.rs` runs the real Thunderbird).
+//! (`tests/it/thunderbird_app.rs` runs the real Thunderbird).
 
 use std::collections::BTreeMap;
 use std::sync::LazyLock;

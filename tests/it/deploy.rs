@@ -14,7 +14,7 @@
 //! SKIPPED, unless `MAILCONF_DEPLOY_TESTS` is set (`.ci/run` sets it after installing them), and
 //! then they fail.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};

@@ -2,7 +2,7 @@
 //! read from the sources, and the imports must go one way: no cycle, and nothing imports the
 //! routes (`app`) or the listener (`net`) but the modules above them.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;

@@ -22,7 +22,7 @@ use rsa::signature::Verifier;
 use sha2::{Digest, Sha256};
 use x509_cert::Certificate;
 
-mod common;
+use crate::common;
 use common::pki::{SignFiles, pki};
 
 // ---------------------------------------------------------------------------------------------

@@ -5,7 +5,7 @@
 //! do not keep `/healthz` from answering for more than 30 s; a client that shuts its sending
 //! side after its request always gets its answer.
 
-mod common;
+use crate::common;
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream};

@@ -4,9 +4,9 @@
 //! person's address and name exactly.
 //!
 //! Cases per property: `PROPTEST_CASES` (default 128 here); for a long run:
-//! `PROPTEST_CASES=20000 cargo test --release --test hostile`.
+//! `PROPTEST_CASES=20000 cargo test --release --test it hostile::`.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::io::{Cursor, Read};

@@ -1,7 +1,7 @@
 //! Thunderbird autoconfig and publish files, parsed back with quick-xml and compared with the
 //! provider model.
 
-mod common;
+use crate::common;
 
 use common::{ServerBlock, parse_autoconfig};
 use mailconf::input::account::{Account, Address, DisplayName};

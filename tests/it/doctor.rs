@@ -4,7 +4,7 @@
 //! broken states and Mozilla's ISPDB, and `--connect-to` sending every name there. Nothing leaves
 //! 127.0.0.1; every port is chosen by the system.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};

@@ -23,7 +23,7 @@
 //! `MAILCONF_THUNDERBIRD_TESTS` set (as `.ci/run` sets it), their absence is a failure. Screenshots
 //! go to `target/screenshots/` (and `dist/screenshots/` with `MAILCONF_UPDATE_DIST`).
 
-mod common;
+use crate::common;
 #[path = "thunderbird_app/marionette.rs"]
 mod marionette;
 #[path = "thunderbird_app/world.rs"]

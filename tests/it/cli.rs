@@ -1,7 +1,7 @@
 //! The command line: every command, every input error (with its line), exit codes, and the
 //! promises about output files (atomic, deterministic, never overwritten without --force).
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

@@ -2,7 +2,7 @@
 //! columns as HR exports write them, one zip per person that mail accepts, CSV that Excel opens
 //! safely, ordinary file modes, errors that say what to do, and zip entries with a real date.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::io::Cursor;

@@ -5,7 +5,7 @@
 //! requests keep a p99 under 10 ms, every half-closed request is answered, and the server's
 //! memory stays flat.
 
-mod common;
+use crate::common;
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream};

@@ -3,7 +3,7 @@
 //! member's download from starting and finishing. Its own test binary, so that its memory is
 //! measured while no other test of this file loads the server.
 
-mod common;
+use crate::common;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;

@@ -4,8 +4,8 @@
 use std::io::Read;
 use std::path::Path;
 
+use crate::common;
 use assert_cmd::Command;
-mod common;
 
 use common::outlook::{RegValue, Section, assert_crlf, get, keys, parse_prf, parse_reg, section};
 use mailconf::input::account::{Account, Address, DisplayName};

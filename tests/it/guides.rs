@@ -5,8 +5,8 @@ use std::collections::BTreeSet;
 use std::io::{Cursor, Read};
 use std::path::Path;
 
+use crate::common;
 use assert_cmd::Command;
-mod common;
 
 use common::html::{element_count, parse, sel, text};
 use mailconf::bundle::{self, BundleOptions};

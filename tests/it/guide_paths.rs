@@ -4,7 +4,7 @@
 //! the domain's autoconfig is published or not, the folder extracted first, the warnings a person
 //! meets named with the words on screen, and texts that fit every device they appear on.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -375,7 +375,7 @@ fn the_bundle_carries_the_google_profile_unless_told_not_to() {
 
 #[test]
 fn thunderbird_is_right_whether_autoconfig_is_published_or_not() {
-    // Thunderbird 153's Account Hub; tests/thunderbird_app.rs follows these steps in the real one.
+    // Thunderbird 153's Account Hub; tests/it/thunderbird_app.rs follows these steps in the real one.
     let p = Provider::kumail();
     assert!(!p.autoconfig.published);
     let html = guide(&p, Protocol::Pop3);

@@ -1,6 +1,6 @@
 //! The streaming zip writer, read back with the `zip` crate (an independent reader).
 
-mod common;
+use crate::common;
 
 use std::io::Read;
 

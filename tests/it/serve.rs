@@ -3,7 +3,7 @@
 //! certificate the test makes; served bytes compared with `mailconf profile`; hostile requests;
 //! a stop on SIGTERM that lets a request in flight finish.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::io::{Cursor, Read, Write};

@@ -2,9 +2,9 @@
 //! provider and every per-user file of the example roster's first person. This test fails when
 //! dist/ is stale. Regenerate with:
 //!
-//!     MAILCONF_UPDATE_DIST=1 cargo test --test dist
+//!     MAILCONF_UPDATE_DIST=1 cargo test --test it dist::
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -63,7 +63,7 @@ fn dist_is_fresh() {
     let mut actual = BTreeMap::new();
     walk(&dist, "", &mut actual);
     actual.remove("README.md");
-    // Screenshots come from a browser (tests/pages.rs), whose pixels vary with its fonts.
+    // Screenshots come from a browser (tests/it/pages.rs), whose pixels vary with its fonts.
     actual.retain(|path, _| !path.starts_with("screenshots/"));
     // Examples written by hand for running the server (a systemd unit, an nginx configuration).
     actual.retain(|path, _| !path.starts_with("serve/"));
@@ -79,6 +79,6 @@ fn dist_is_fresh() {
     assert!(
         stale.is_empty() && extra.is_empty(),
         "dist/ is stale (differs: {stale:?}; not generated: {extra:?}).\n\
-         Regenerate with: MAILCONF_UPDATE_DIST=1 cargo test --test dist"
+         Regenerate with: MAILCONF_UPDATE_DIST=1 cargo test --test it dist::"
     );
 }

@@ -5,7 +5,7 @@
 //! compared). Screenshots go to `target/screenshots/`, and into `dist/screenshots/` with
 //! `MAILCONF_UPDATE_DIST=1`.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 

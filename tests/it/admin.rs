@@ -5,7 +5,7 @@
 //! skip-and-go-on, per-person zips, the size limit, cross-origin refusals, the TLS/loopback rule,
 //! and nothing of an upload left on disk or in the log.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
