@@ -11,6 +11,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use http_body_util::BodyExt;
 use hyper::body::{Body as _, Frame, Incoming, SizeHint};
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response};
@@ -215,7 +216,7 @@ async fn answer(
 ) -> Response<Tracked> {
     let started = Instant::now();
     let method = req.method().clone();
-    let (response, logged_path) = app.handle(req, peer).await;
+    let (response, logged_path) = app.handle(req.map(BodyExt::boxed), peer).await;
     let line = (!quiet).then(|| LogLine {
         method,
         path: logged_path,

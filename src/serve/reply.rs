@@ -72,14 +72,15 @@ pub fn json(status: StatusCode, value: &serde_json::Value) -> Reply {
     r
 }
 
-/// A page: it runs nothing and loads nothing but itself, and is never stored.
+/// A page: it runs nothing and loads nothing but itself and its pictures (`/guide/img/`), and is
+/// never stored.
 pub fn html(status: StatusCode, body: Vec<u8>) -> Reply {
     let mut r = response(status, "text/html; charset=utf-8", body);
     let headers = r.headers_mut();
     headers.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(
-            "default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'self'; \
+            "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'; \
              base-uri 'none'; frame-ancestors 'none'",
         ),
     );

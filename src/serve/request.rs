@@ -4,9 +4,15 @@
 
 use std::borrow::Cow;
 
+use bytes::Bytes;
+use http_body_util::combinators::BoxBody;
 use hyper::header;
 use hyper::{Request, Version};
 use percent_encoding::percent_decode;
+
+/// A request's body: hyper's, boxed, so that a test can call the routes in-process with a body
+/// of its own.
+pub type RequestBody = BoxBody<Bytes, hyper::Error>;
 
 /// Parameters read from a query string at most; more are ignored.
 const MAX_PARAMETERS: usize = 32;

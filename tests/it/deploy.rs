@@ -441,6 +441,7 @@ fn every_route() -> Vec<Ask> {
         format!("/files/{ADDRESS}/README.html"),
         format!("/files/{ADDRESS}/{ADDRESS}.mobileconfig"),
         format!("/files/{ADDRESS}.zip"),
+        "/guide/img/thunderbird-choose-pop3-ja.png".to_string(),
     ]
     .iter()
     .map(|p| get(p))
@@ -455,11 +456,14 @@ fn every_route() -> Vec<Ask> {
             sign_in: false,
         });
     }
-    asks.push(Ask {
-        post: None,
-        path: "/admin/".into(),
-        sign_in: true,
-    });
+    // The page in any letter case, as the server matches its routes.
+    for path in ["/admin/", "/Admin/"] {
+        asks.push(Ask {
+            post: None,
+            path: path.into(),
+            sign_in: true,
+        });
+    }
     asks
 }
 
@@ -495,12 +499,7 @@ fn every_route_answers_through_the_proxy_by_name_as_the_server_itself_does() {
         for ask in every_route() {
             let want = answer(send(&direct, &server.url(&ask.path), &ask));
             answered += 1;
-            assert!(
-                want.status.is_success() || ask.path.contains("/v1.0/"),
-                "{}: {:?}",
-                ask.path,
-                want.status
-            );
+            assert!(want.status.is_success(), "{}: {:?}", ask.path, want.status);
             for name in [MAIL_SETUP, AUTOCONFIG, AUTODISCOVER, MAIN_SITE] {
                 // The domain's own site is someone else's: only the snippet's routes, and the
                 // IT-staff page, which it must not pass on.

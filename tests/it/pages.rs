@@ -252,6 +252,19 @@ fn the_self_service_page_works_in_a_browser() {
             "{url}"
         );
         check_layout(&browser, &format!("person's page at {label} width"));
+        // Thunderbird's picture beside its step comes from this server (GET /guide/img/…),
+        // which the page's content security policy lets it load.
+        let widths: Value = browser.run(
+            "return Promise.all(Array.from(document.querySelectorAll('img.screen'))
+               .map(i => i.decode().then(() => i.naturalWidth, () => 0)));",
+            vec![],
+        );
+        let widths = widths.as_array().unwrap();
+        assert!(!widths.is_empty(), "no picture on the person's page");
+        assert!(
+            widths.iter().all(|w| w.as_u64().unwrap_or(0) > 100),
+            "a picture did not load: {widths:?}"
+        );
         let order: Value = browser.run(
             "return Array.from(document.querySelectorAll('h2[id]')).map(h => h.id);",
             vec![],

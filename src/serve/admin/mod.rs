@@ -16,12 +16,12 @@ mod upload;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use hyper::body::Incoming;
 use hyper::header::{self, HeaderMap, HeaderValue};
 use hyper::{Method, Request, StatusCode};
 
 use super::htpasswd::Watched;
-use super::reply::{Reply, method_not_allowed, text};
+use super::reply::{Reply, text};
+use super::request::RequestBody;
 use crate::input::provider::Url;
 use crate::render::Context;
 use page::{Choices, Outcome};
@@ -63,16 +63,18 @@ impl Admin {
         }
     }
 
-    /// Answers a request whose path is `/admin` or starts with `/admin/`.
-    pub async fn handle(&self, req: Request<Incoming>, peer: SocketAddr) -> Reply {
-        let path = req.uri().path().to_string();
-        if path == "/admin" {
-            let mut r = text(StatusCode::PERMANENT_REDIRECT, "see /admin/\n");
-            if let Ok(to) = HeaderValue::from_str(&format!("{}/admin/", self.base)) {
-                r.headers_mut().insert(header::LOCATION, to);
-            }
-            return r;
+    /// `/admin`, which is only the way to the page.
+    pub fn redirect(&self) -> Reply {
+        let mut r = text(StatusCode::PERMANENT_REDIRECT, "see /admin/\n");
+        if let Ok(to) = HeaderValue::from_str(&format!("{}/admin/", self.base)) {
+            r.headers_mut().insert(header::LOCATION, to);
         }
+        r
+    }
+
+    /// Answers a request to `/admin/` followed by `rest` (the page itself when empty) whose
+    /// method the route table allows (GET, HEAD, POST).
+    pub async fn handle(&self, req: Request<RequestBody>, peer: SocketAddr, rest: &str) -> Reply {
         let method = req.method().clone();
         if method == Method::POST && !self.same_origin(req.headers(), req.uri()) {
             // A small form is read and dropped first, so that the browser sees the answer.
@@ -93,18 +95,20 @@ impl Admin {
         if let Err(refused) = self.signin.admit(req.headers(), client).await {
             return refused;
         }
+        if !rest.is_empty() {
+            return text(StatusCode::NOT_FOUND, "not found\n");
+        }
         let lang = page::language(&req);
-        match (path.as_str(), &method) {
-            ("/admin/", &Method::GET | &Method::HEAD) => page::page(
+        if method == Method::POST {
+            self.uploads.upload(req, lang).await
+        } else {
+            page::page(
                 &self.ctx,
                 &self.base,
                 lang,
                 &Choices::of(&self.ctx),
                 Outcome::Blank,
-            ),
-            ("/admin/", &Method::POST) => self.uploads.upload(req, lang).await,
-            ("/admin/", _) => method_not_allowed("GET, HEAD, POST"),
-            _ => text(StatusCode::NOT_FOUND, "not found\n"),
+            )
         }
     }
 

@@ -2,13 +2,12 @@
 //! (a refusal, or the table of the roster's problems), in Japanese or English.
 
 use askama::Template;
-use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
 use hyper::{Request, StatusCode};
 
 use super::super::page as self_service;
 use super::super::reply::{Reply, html, text};
-use super::super::request::Query;
+use super::super::request::{Query, RequestBody};
 use crate::input::provider::{Names, Protocol};
 use crate::input::roster::Problem;
 use crate::render::guide::{Lang, VERSION};
@@ -225,7 +224,7 @@ pub fn say(lang: Lang, what: Say<'_>) -> String {
 }
 
 /// The page's language: `lang=` in the query, else the browser's.
-pub fn language(req: &Request<Incoming>) -> Lang {
+pub fn language(req: &Request<RequestBody>) -> Lang {
     // A query that is not UTF-8 is refused before the page is reached.
     let query = Query::parse(req.uri().query()).unwrap_or_default();
     let accept = req

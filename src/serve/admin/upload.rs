@@ -13,13 +13,14 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyDataStream, BodyExt};
-use hyper::body::{Frame, Incoming};
+use hyper::body::Frame;
 use hyper::header::{self, HeaderValue};
 use hyper::{Request, StatusCode};
 use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 
 use super::super::reply::{Reply, text, with_body};
+use super::super::request::RequestBody;
 use super::page::{Choices, MAX_PEOPLE, MAX_ROSTER, Outcome, Say, page, say};
 use crate::bundle::zipstream::{Compressed, ZipStream};
 use crate::bundle::{self, BundleOptions, Failure};
@@ -75,7 +76,7 @@ impl Uploads {
     }
 
     /// `POST /admin/`: the roster and the choices, as `multipart/form-data`.
-    pub async fn upload(&self, req: Request<Incoming>, lang: Lang) -> Reply {
+    pub async fn upload(&self, req: Request<RequestBody>, lang: Lang) -> Reply {
         let too_large = |this: &Uploads| {
             page(
                 &this.ctx,
@@ -368,7 +369,7 @@ async fn read_form(mut multipart: multer::Multipart<'_>) -> Result<Form, multer:
 
 /// Reads a request's body to its end and drops it, for at most `limit`: a browser still sending
 /// its form then sees the answer instead of a broken connection.
-pub async fn drain(mut body: Incoming, limit: Duration) {
+pub async fn drain(mut body: RequestBody, limit: Duration) {
     let _ = tokio::time::timeout(limit, async {
         while let Some(Ok(_)) = body.frame().await {}
     })
