@@ -449,7 +449,7 @@ fn check_roster(data: &[u8], provider: &Provider) -> Result<String, String> {
                 encoding,
                 skip_invalid,
             };
-            match roster::parse(data, provider, options) {
+            match roster::parse(data, std::path::Path::new("fuzz.csv"), provider, options) {
                 Ok(r) => {
                     check_accepted(&r, provider, skip_invalid)?;
                     for p in &r.skipped {
@@ -470,8 +470,8 @@ fn check_roster(data: &[u8], provider: &Provider) -> Result<String, String> {
                     }
                     for p in &problems {
                         check_message(&p.message)?;
-                        if p.line > data.len() as u64 + 1 {
-                            return Err(format!("line {} past the end of the input", p.line));
+                        if let Some(line) = p.line.filter(|&l| l > data.len() as u64 + 1) {
+                            return Err(format!("line {line} past the end of the input"));
                         }
                         if encoding.is_none() {
                             signature.insert(format!("err:{}", kind(&p.message)));
@@ -529,7 +529,7 @@ fn check_render(data: &[u8], provider: &Provider) -> Result<String, String> {
         encoding: None,
         skip_invalid: true,
     };
-    let Ok(r) = roster::parse(data, provider, options) else {
+    let Ok(r) = roster::parse(data, std::path::Path::new("fuzz.csv"), provider, options) else {
         return Ok("no roster".into());
     };
     let accounts: Vec<Account> = r.accounts.into_iter().take(6).collect();

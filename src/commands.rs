@@ -4,11 +4,12 @@ use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::bundle::{self, BundleError, BundleOptions};
+use crate::bundle::{self, BundleError, BundleOptions, Plan, PlanError};
 use crate::cli::{
     BundleArgs, CheckArgs, Cli, Command, DoctorArgs, OutlookArgs, ProfileArgs, ProtocolArgs,
     PublishArgs, RosterArgs, ServeArgs, SignArgs,
 };
+use crate::diagnostic::{self, Diagnostic};
 use crate::input::account::{Account, Address, AddressError, DisplayName, NameError};
 use crate::input::provider::{Provider, ProviderError};
 use crate::input::roster::{self, ReadOptions, RosterError};
@@ -47,6 +48,8 @@ pub enum Error {
     #[error(transparent)]
     Bundle(#[from] BundleError),
     #[error(transparent)]
+    Plan(#[from] PlanError),
+    #[error(transparent)]
     Render(#[from] RenderError),
     #[error("cannot write to standard output: {0}")]
     Stdout(std::io::Error),
@@ -56,7 +59,7 @@ pub enum Error {
         count = problems.len(),
         s = if problems.len() == 1 { "" } else { "s" }
     )]
-    Unrenderable { problems: Vec<String> },
+    Unrenderable { problems: Vec<Diagnostic> },
     #[error("no person is left once the rows that cannot be made are skipped; nothing was written")]
     NothingLeft,
     #[error("{0}; nothing was written")]
@@ -84,7 +87,7 @@ fn roster_message(e: &RosterError, writing: bool) -> String {
         RosterError::Read { .. } => e.to_string(),
         RosterError::Invalid { problems, .. } => {
             let count = problems.len();
-            let fix = if problems.iter().all(|p| p.row) {
+            let fix = if problems.iter().all(|p| p.skippable) {
                 if writing {
                     "Correct the rows above and run again, or add --skip-invalid to leave them out."
                 } else {
@@ -234,12 +237,7 @@ fn read_roster(
     let roster = roster::read(&args.roster, provider, options)
         .map_err(|source| Error::Roster { source, writing })?;
     for warning in &roster.warnings {
-        eprintln!(
-            "{}:{}: warning: {}",
-            args.roster.display(),
-            warning.line,
-            warning.message
-        );
+        diagnostic::say(warning.tagged("warning"));
     }
     Ok(roster)
 }
@@ -271,41 +269,34 @@ fn bundle(args: BundleArgs) -> Result<(), Error> {
     let signer = signer(&args.sign)?;
     let roster = read_roster(&args.roster, &provider, args.skip_invalid, true)?;
     for skipped in &roster.skipped {
-        eprintln!(
-            "{}:{}: skipped: {}",
-            args.roster.roster.display(),
-            skipped.line,
-            skipped.message
-        );
+        diagnostic::say(skipped.tagged("skipped"));
     }
-    let mut ctx = Context::new(&provider, protocol(&args.protocol));
-    ctx.signer = signer;
-    if args.apple_google_account && !ctx.formats.contains(&Format::AppleGoogle) {
-        ctx.formats.push(Format::AppleGoogle);
-        ctx.formats.sort();
-    }
-    if args.no_apple_google_account {
-        ctx.formats.retain(|&f| f != Format::AppleGoogle);
-    }
-    if !args.formats.is_empty() {
-        ctx.select(&args.formats);
-    }
-    set_outlook(&mut ctx, &args.outlook);
+    let plan = Plan {
+        protocol: protocol(&args.protocol),
+        apple_google: match (args.apple_google_account, args.no_apple_google_account) {
+            (true, _) => Some(true),
+            (_, true) => Some(false),
+            _ => None,
+        },
+        // clap gives no empty list: without --formats, the provider's.
+        formats: (!args.formats.is_empty()).then(|| args.formats.clone()),
+        prf_encoding: args.outlook.prf_encoding,
+        prf_dir: args.outlook.prf_dir.clone(),
+        signer,
+    };
+    let ctx = plan.context(&provider)?;
     // Every account must render before the zip is started: report them all, write nothing
     // (or, with --skip-invalid, leave out the people whose files cannot be made).
-    let roster_path = args.roster.roster.display().to_string();
-    let checked = bundle::check_accounts(&ctx, roster.accounts, &roster.lines, args.skip_invalid)
-        .map_err(|problems| Error::Unrenderable {
-        problems: problems
-            .iter()
-            .map(|p| match p.line {
-                0 => format!("{roster_path}: {}", p.message),
-                line => format!("{roster_path}:{line}: {}", p.message),
-            })
-            .collect(),
-    })?;
+    let checked = bundle::check_accounts(
+        &ctx,
+        &args.roster.roster,
+        roster.accounts,
+        &roster.lines,
+        args.skip_invalid,
+    )
+    .map_err(|problems| Error::Unrenderable { problems })?;
     for p in &checked.skipped {
-        eprintln!("{roster_path}:{}: skipped: {}", p.line, p.message);
+        diagnostic::say(p.tagged("skipped"));
     }
     let skipped = roster.skipped.len() + checked.skipped.len();
     let accounts = checked.accounts;
@@ -324,8 +315,8 @@ fn bundle(args: BundleArgs) -> Result<(), Error> {
     };
     let summary = bundle::write(&ctx, &accounts, &target, &options)?;
     if !args.quiet {
-        eprintln!(
-            "mailconf: wrote {}: {}{}, {} files, {} in {:.2} s",
+        diagnostic::note(format_args!(
+            "wrote {}: {}{}, {} files, {} in {:.2} s",
             target.display(),
             plural(summary.users, "user", "users"),
             if skipped == 0 {
@@ -336,13 +327,13 @@ fn bundle(args: BundleArgs) -> Result<(), Error> {
             summary.files,
             human_size(summary.bytes),
             summary.elapsed.as_secs_f64()
-        );
+        ));
         if let Some(dir) = &args.per_person {
-            eprintln!(
-                "mailconf: wrote {} into {}, one per person, to hand out by mail",
+            diagnostic::note(format_args!(
+                "wrote {} into {}, one per person, to hand out by mail",
                 plural(summary.users, "zip", "zips"),
                 dir.display()
-            );
+            ));
         }
     }
     Ok(())
@@ -416,11 +407,11 @@ fn publish(args: PublishArgs) -> Result<(), Error> {
         files.iter().map(|f| (f.path.as_str(), f.bytes.as_slice())),
         args.force,
     )?;
-    eprintln!(
-        "mailconf: wrote {} files into {}",
+    diagnostic::note(format_args!(
+        "wrote {} files into {}",
         files.len(),
         args.output.display()
-    );
+    ));
     Ok(())
 }
 

@@ -6,7 +6,7 @@ fn main() {
         mailconf::output::install_interrupt_handler();
     }
     if let Err(error) = mailconf::run(cli) {
-        eprintln!("{error}");
+        mailconf::diagnostic::say(&error);
         std::process::exit(error.exit_code());
     }
 }

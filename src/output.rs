@@ -94,13 +94,13 @@ pub fn install_interrupt_handler() {
         for path in pending {
             let _ = fs::remove_file(&path).or_else(|_| fs::remove_dir_all(&path));
         }
-        eprintln!("mailconf: interrupted; nothing was written");
+        crate::diagnostic::note("interrupted; nothing was written");
         std::process::exit(130);
     });
     if let Err(e) = result {
-        eprintln!(
-            "mailconf: warning: cannot watch for Ctrl-C ({e}); an interrupted run may leave a temporary file"
-        );
+        crate::diagnostic::warning(format_args!(
+            "cannot watch for Ctrl-C ({e}); an interrupted run may leave a temporary file"
+        ));
     }
 }
 

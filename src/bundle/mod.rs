@@ -11,6 +11,7 @@
 //! writer as each user's rows arrive. The zip's central directory is spooled too.
 
 pub mod pattern;
+pub mod plan;
 pub mod skeleton;
 pub mod zipstream;
 
@@ -23,11 +24,13 @@ use rayon::prelude::*;
 
 use crate::bundle::pattern::Patterns;
 use crate::bundle::zipstream::{Compressed, DosTime, Listing, Spool, ZipStream};
+use crate::diagnostic::Diagnostic;
 use crate::input::account::Account;
-use crate::input::roster::Problem;
 use crate::output::{OutputError, PendingDir, PendingFile, SyncingWriter};
 use crate::render::index::DateSource;
 use crate::render::{Context, Format, RenderError, escape, index, publish};
+
+pub use plan::{Plan, PlanError};
 
 /// Users rendered per batch: bounds memory (a batch of 64 is about 3 MB of files) while keeping
 /// every core busy.
@@ -172,21 +175,22 @@ pub fn write(
 pub struct Checked {
     pub accounts: Vec<Account>,
     /// Each left-out person's line and why their files cannot be made.
-    pub skipped: Vec<Problem>,
+    pub skipped: Vec<Diagnostic>,
 }
 
 /// Checks that every chosen format can carry every account (`lines`: each one's roster line), as
 /// `mailconf bundle` does before it writes anything: a person a format refuses (a name the CP932
 /// PRF cannot carry, say) is a problem at their line, or with `skip_invalid` is left out and
-/// listed. A problem that is about no one person (the provider's) is said once, at line 0, and is
-/// never skipped. `mailconf serve`'s IT-staff page checks an upload the same way.
+/// listed. A problem that is about no one person (the provider's) is said once, of the whole
+/// `file`, and is never skipped. `mailconf serve`'s IT-staff page checks an upload the same way.
 pub fn check_accounts(
     ctx: &Context<'_>,
+    file: &Path,
     accounts: Vec<Account>,
     lines: &[u64],
     skip_invalid: bool,
-) -> Result<Checked, Vec<Problem>> {
-    let mut problems: Vec<Problem> = Vec::new();
+) -> Result<Checked, Vec<Diagnostic>> {
+    let mut problems: Vec<Diagnostic> = Vec::new();
     let mut said = std::collections::HashSet::new();
     let mut skipped = Vec::new();
     let mut keep = Vec::with_capacity(accounts.len());
@@ -197,18 +201,10 @@ pub fn check_accounts(
         };
         keep.push(false);
         let problem = match e.address() {
-            Some(_) => Problem {
-                line,
-                message: e.to_string(),
-                row: true,
-            },
-            None => Problem {
-                line: 0,
-                message: e.to_string(),
-                row: false,
-            },
+            Some(_) => Diagnostic::row(file, Some(line), e.to_string()),
+            None => Diagnostic::whole(file, e.to_string()),
         };
-        if problem.row && skip_invalid {
+        if problem.skippable && skip_invalid {
             skipped.push(problem);
         } else if said.insert((problem.line, problem.message.clone())) {
             problems.push(problem);
@@ -259,6 +255,28 @@ pub fn write_zip<W: Write>(
     options: &BundleOptions,
 ) -> Result<u64, Failure> {
     write_zip_and_people(ctx, accounts, stem, out, options, None)
+}
+
+/// One zip holding each person's zip (`ADDRESS.zip`, stored: a zip is deflated already) under
+/// `STEM-per-person/`: what the IT-staff page hands out for "one zip per person", as `--per-person
+/// DIR` writes them into a folder. The department's zip is made too (each person's zip reuses its
+/// entries), and dropped.
+pub fn write_people_zips<W: Write>(
+    ctx: &Context<'_>,
+    accounts: &[Account],
+    stem: &str,
+    out: W,
+    options: &BundleOptions,
+) -> Result<W, Failure> {
+    let folder = format!("{stem}-per-person");
+    let mut outer = ZipStream::small(out, options.timestamp);
+    let mut add = |name: &str, bytes: &[u8]| {
+        outer
+            .add(&Compressed::new(format!("{folder}/{name}"), bytes, 0))
+            .map_err(Failure::Io)
+    };
+    write_zip_and_people(ctx, accounts, stem, io::sink(), options, Some(&mut add))?;
+    Ok(outer.finish()?)
 }
 
 /// Where each person's zip goes, given its file name (`ADDRESS.zip`) and bytes, in address

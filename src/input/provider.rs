@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::diagnostic::Diagnostic;
 use crate::input::account::is_domain_name;
 
 /// The embedded default: KUMail, Kyoto University staff mail.
@@ -20,14 +21,8 @@ pub enum ProviderError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("{path}:{line}: {message}")]
-    Invalid {
-        path: PathBuf,
-        line: usize,
-        message: String,
-    },
-    #[error("{path}: {message}")]
-    InvalidNoLine { path: PathBuf, message: String },
+    #[error(transparent)]
+    Invalid(#[from] Diagnostic),
 }
 
 /// A validated provider, with the TOML text it came from.
@@ -746,15 +741,12 @@ impl Provider {
         let mut provider: Provider = toml::from_str(text).map_err(|e| {
             let message = e.message().trim().to_string();
             match e.span() {
-                Some(span) => ProviderError::Invalid {
-                    path: path.to_path_buf(),
-                    line: line_of(text, span.start),
-                    message: with_key(&message, text, span),
-                },
-                None => ProviderError::InvalidNoLine {
-                    path: path.to_path_buf(),
-                    message,
-                },
+                Some(span) => ProviderError::Invalid(Diagnostic::at(
+                    path,
+                    line_of(text, span.start) as u64,
+                    with_key(&message, text, span),
+                )),
+                None => ProviderError::Invalid(Diagnostic::whole(path, message)),
             }
         })?;
         provider.source = text.to_string();
@@ -763,10 +755,12 @@ impl Provider {
     }
 
     fn check_consistency(&self, path: &Path) -> Result<(), ProviderError> {
-        let invalid = |key: &str, message: String| ProviderError::Invalid {
-            path: path.to_path_buf(),
-            line: key_line(&self.source, key),
-            message,
+        let invalid = |key: &str, message: String| {
+            ProviderError::Invalid(Diagnostic::at(
+                path,
+                key_line(&self.source, key) as u64,
+                message,
+            ))
         };
         if let Some(dup) = duplicate(self.notices.iter().map(|n| n.id.as_str())) {
             return Err(invalid(

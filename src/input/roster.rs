@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use encoding_rs::{Encoding, SHIFT_JIS, UTF_8, UTF_16BE, UTF_16LE};
 
+use crate::diagnostic::Diagnostic;
 use crate::input::account::{Account, Address, DisplayName, for_message, trim};
 use crate::input::provider::Provider;
 
@@ -120,15 +121,6 @@ impl std::str::FromStr for RosterEncoding {
     }
 }
 
-/// One problem in a roster, at a line (1-based; 0 when it concerns the whole file).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Problem {
-    pub line: u64,
-    pub message: String,
-    /// A person's row, which `--skip-invalid` can leave out (not the file or its header).
-    pub row: bool,
-}
-
 /// Everything wrong with a roster, or why it could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum RosterError {
@@ -137,11 +129,8 @@ pub enum RosterError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("{}", Problems { path, problems })]
-    Invalid {
-        path: PathBuf,
-        problems: Vec<Problem>,
-    },
+    #[error("{}", Problems(problems))]
+    Invalid { problems: Vec<Diagnostic> },
 }
 
 /// Why a file cannot be read, in words for the person at the keyboard.
@@ -155,22 +144,16 @@ fn reason(e: &std::io::Error) -> String {
     }
 }
 
-struct Problems<'a> {
-    path: &'a Path,
-    problems: &'a [Problem],
-}
+/// Every problem, a line each.
+struct Problems<'a>(&'a [Diagnostic]);
 
 impl fmt::Display for Problems<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, p) in self.problems.iter().enumerate() {
+        for (i, p) in self.0.iter().enumerate() {
             if i > 0 {
                 f.write_str("\n")?;
             }
-            if p.line == 0 {
-                write!(f, "{}: {}", self.path.display(), p.message)?;
-            } else {
-                write!(f, "{}:{}: {}", self.path.display(), p.line, p.message)?;
-            }
+            write!(f, "{p}")?;
         }
         Ok(())
     }
@@ -183,9 +166,9 @@ pub struct Roster {
     /// The line each account is on (1-based), in the order of `accounts`.
     pub lines: Vec<u64>,
     /// Problems of rows left out under `skip_invalid`; empty otherwise.
-    pub skipped: Vec<Problem>,
+    pub skipped: Vec<Diagnostic>,
     /// What was read but may not be what was meant (no name column): said, not refused.
-    pub warnings: Vec<Problem>,
+    pub warnings: Vec<Diagnostic>,
     pub encoding: RosterEncoding,
 }
 
@@ -227,25 +210,18 @@ pub fn read(path: &Path, provider: &Provider, options: ReadOptions) -> Result<Ro
             MAX_ROSTER_BYTES / 1024 / 1024
         ))));
     }
-    parse(&bytes, provider, options).map_err(|problems| RosterError::Invalid {
-        path: path.to_path_buf(),
-        problems,
-    })
+    parse(&bytes, path, provider, options).map_err(|problems| RosterError::Invalid { problems })
 }
 
-/// Validates roster bytes; on failure returns every problem found.
+/// Validates roster bytes, read from `file` (the name its problems give); on failure returns
+/// every problem found.
 pub fn parse(
     bytes: &[u8],
+    file: &Path,
     provider: &Provider,
     options: ReadOptions,
-) -> Result<Roster, Vec<Problem>> {
-    let whole = |message: String| {
-        vec![Problem {
-            line: 0,
-            message,
-            row: false,
-        }]
-    };
+) -> Result<Roster, Vec<Diagnostic>> {
+    let whole = |message: String| vec![Diagnostic::whole(file, message)];
     let (text, encoding) = decode(bytes, options.encoding).map_err(whole)?;
     if text.trim().is_empty() {
         return Err(whole(
@@ -261,13 +237,13 @@ pub fn parse(
     // The CSV reader keeps 8 bytes per cell of a row: refuse absurdly wide lines before it
     // reads them (a 10 MB line of commas took over half a gigabyte).
     if let Some(line) = too_wide_line(&text, delimiter) {
-        return Err(vec![Problem {
+        return Err(vec![Diagnostic::at(
+            file,
             line,
-            row: false,
-            message: format!(
+            format!(
                 "this line has more than {MAX_COLUMNS} cells; a roster may have at most {MAX_COLUMNS} columns (as in Excel)"
             ),
-        }]);
+        )]);
     }
     let mut reader = csv::ReaderBuilder::new()
         .delimiter(delimiter)
@@ -285,13 +261,8 @@ pub fn parse(
     // they drift in CRLF and mixed files: count lines from each record's byte offset instead.
     let mut lines_at = LineCounter::new(&text);
     let header_line = header.position().map_or(1, |p| lines_at.line(p.byte()));
-    let columns = Columns::find(&header).map_err(|message| {
-        vec![Problem {
-            line: header_line,
-            message,
-            row: false,
-        }]
-    })?;
+    let columns = Columns::find(&header)
+        .map_err(|message| vec![Diagnostic::at(file, header_line, message)])?;
 
     let mut problems = Vec::new();
     let mut skipped = Vec::new();
@@ -303,19 +274,20 @@ pub fn parse(
         let record = match record {
             Ok(r) => r,
             Err(e) => {
-                let line = e.position().map_or(0, |p| lines_at.line(p.byte()));
-                problems.push(Problem {
+                let line = e.position().map(|p| lines_at.line(p.byte()));
+                problems.push(Diagnostic::row(
+                    file,
                     line,
-                    message: format!(
+                    format!(
                         "this row cannot be read ({e}): check its quotes (a cell that starts \
                          with \" must end with \")"
                     ),
-                    row: true,
-                });
+                ));
                 continue;
             }
         };
-        let line = record.position().map_or(0, |p| lines_at.line(p.byte()));
+        let position = record.position().map(|p| lines_at.line(p.byte()));
+        let line = position.unwrap_or(0);
         // The text was decoded to UTF-8 above, so every field is UTF-8.
         let field = |i: usize| -> &str {
             record
@@ -331,14 +303,14 @@ pub fn parse(
         match check_row(field(columns.address), columns.name.of(&field), provider) {
             Ok(account) => {
                 if let Some(first) = seen.get(&account.address) {
-                    let problem = Problem {
-                        line,
-                        row: true,
-                        message: format!(
+                    let problem = Diagnostic::row(
+                        file,
+                        position,
+                        format!(
                             "{} is listed twice (first on line {first}; addresses are compared without case): delete one of the two rows",
                             account.address
                         ),
-                    };
+                    );
                     if options.skip_invalid {
                         skipped.push(problem);
                     } else {
@@ -351,11 +323,7 @@ pub fn parse(
                 lines.push(line);
             }
             Err(message) => {
-                let problem = Problem {
-                    line,
-                    message,
-                    row: true,
-                };
+                let problem = Diagnostic::row(file, position, message);
                 if options.skip_invalid {
                     skipped.push(problem);
                 } else {
@@ -369,24 +337,23 @@ pub fn parse(
     }
     if accounts.is_empty() {
         let mut all = skipped;
-        all.push(Problem {
-            line: 0,
-            row: false,
-            message: "the roster has no valid person in it".into(),
-        });
+        all.push(Diagnostic::whole(
+            file,
+            "the roster has no valid person in it",
+        ));
         return Err(all);
     }
     let warnings = match &columns.name {
-        Names::None { header } => vec![Problem {
-            line: header_line,
-            row: false,
-            message: format!(
+        Names::None { header } => vec![Diagnostic::at(
+            file,
+            header_line,
+            format!(
                 "no name column, so every account shows its address as the name (the header row \
                  has: {}); to give names, head a column with one of 名前, 氏名, 表示名, name, \
                  full name, display name, or two with 姓 and 名, or Last name and First name",
                 for_message(header)
             ),
-        }],
+        )],
         _ => Vec::new(),
     };
     Ok(Roster {
@@ -641,11 +608,23 @@ mod tests {
     use super::*;
 
     fn ok(text: &[u8]) -> Roster {
-        parse(text, &Provider::kumail(), ReadOptions::default()).unwrap()
+        parse(
+            text,
+            Path::new("t.csv"),
+            &Provider::kumail(),
+            ReadOptions::default(),
+        )
+        .unwrap()
     }
 
-    fn problems(text: &[u8]) -> Vec<Problem> {
-        parse(text, &Provider::kumail(), ReadOptions::default()).unwrap_err()
+    fn problems(text: &[u8]) -> Vec<Diagnostic> {
+        parse(
+            text,
+            Path::new("t.csv"),
+            &Provider::kumail(),
+            ReadOptions::default(),
+        )
+        .unwrap_err()
     }
 
     #[test]
@@ -688,7 +667,7 @@ mod tests {
               \"multi\nline\",c@kyoto-u.ac.jp\n\
               slash,d/e@kyoto-u.ac.jp\n",
         );
-        let lines: Vec<u64> = p.iter().map(|p| p.line).collect();
+        let lines: Vec<u64> = p.iter().map(|p| p.line.unwrap()).collect();
         assert_eq!(lines, vec![3, 4, 5, 6, 8], "{p:?}");
         assert!(p[1].message.contains("not in the provider's mail domains"));
         assert!(p[2].message.contains("first on line 2"));
@@ -704,11 +683,11 @@ mod tests {
                 "name,email{eol}ok,a@kyoto-u.ac.jp{eol}{eol}\"two{eol}lines\",bad{eol}x,b@kyoto-u.ac.jp{eol}y,bad2{eol}"
             );
             let p = problems(text.as_bytes());
-            let lines: Vec<u64> = p.iter().map(|p| p.line).collect();
+            let lines: Vec<u64> = p.iter().map(|p| p.line.unwrap()).collect();
             assert_eq!(lines, vec![4, 7], "{eol:?}: {p:?}");
         }
         let mixed = b"name,email\nok,a@kyoto-u.ac.jp\r\nx\"y,bad\r\nz,bad2\n\r\nw,bad3\r";
-        let lines: Vec<u64> = problems(mixed).iter().map(|p| p.line).collect();
+        let lines: Vec<u64> = problems(mixed).iter().map(|p| p.line.unwrap()).collect();
         assert_eq!(lines, vec![3, 4, 6]);
         let r = ok(b"\r\n\r\nemail\r\na@kyoto-u.ac.jp\r\n\r\nb@kyoto-u.ac.jp\r\n");
         assert_eq!(r.lines, vec![4, 6]);
@@ -721,13 +700,13 @@ mod tests {
         let text = format!("{commas}email\r\n{commas}a@kyoto-u.ac.jp\r\n");
         assert_eq!(ok(text.as_bytes()).accounts.len(), 1);
         let p = problems(format!(",{text}").as_bytes());
-        assert_eq!((p.len(), p[0].line), (1, 1), "{p:?}");
+        assert_eq!((p.len(), p[0].line), (1, Some(1)), "{p:?}");
         assert!(p[0].message.contains("more than 16384 cells"), "{p:?}");
         let wide_row = format!(
             "email\r\n\r\na@kyoto-u.ac.jp{}\r\n",
             ",".repeat(MAX_COLUMNS)
         );
-        assert_eq!(problems(wide_row.as_bytes())[0].line, 3);
+        assert_eq!(problems(wide_row.as_bytes())[0].line, Some(3));
         // A quoted header name holding commas still counts toward the limit of its line only.
         let tall = format!("email\r{}", "a@kyoto-u.ac.jp,\r".repeat(2 * MAX_COLUMNS));
         assert!(
@@ -740,7 +719,7 @@ mod tests {
     #[test]
     fn refuses_password_columns_and_empty_rosters() {
         let p = problems(b"email,Password\na@kyoto-u.ac.jp,x\n");
-        assert_eq!(p[0].line, 1);
+        assert_eq!(p[0].line, Some(1));
         assert!(p[0].message.contains("password"));
         assert!(problems(b"").last().unwrap().message.contains("empty"));
         assert!(
@@ -761,6 +740,7 @@ mod tests {
     fn skip_invalid_keeps_the_good_rows() {
         let r = parse(
             b"email\na@kyoto-u.ac.jp\nbad\nb@kyoto-u.ac.jp\n",
+            Path::new("t.csv"),
             &Provider::kumail(),
             ReadOptions {
                 skip_invalid: true,
@@ -770,6 +750,6 @@ mod tests {
         .unwrap();
         assert_eq!(r.accounts.len(), 2);
         assert_eq!(r.skipped.len(), 1);
-        assert_eq!(r.skipped[0].line, 3);
+        assert_eq!(r.skipped[0].line, Some(3));
     }
 }

@@ -11,14 +11,10 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
-/// A mistake in the htpasswd file: its line (0: the whole file) and what to do.
-#[derive(Debug, thiserror::Error)]
-#[error("{}{}: {message}", path.display(), match line { 0 => String::new(), n => format!(":{n}") })]
-pub struct HtpasswdError {
-    pub path: PathBuf,
-    pub line: u64,
-    pub message: String,
-}
+use crate::diagnostic::{self, Diagnostic};
+
+/// A mistake in the htpasswd file: where, and what to do.
+pub type HtpasswdError = Diagnostic;
 
 /// The users of a valid file: each one's name and bcrypt hash.
 #[derive(Debug, Default)]
@@ -52,7 +48,8 @@ impl Users {
 }
 
 /// The file's text, parsed: lines `NAME:HASH`, `#` comments and blank lines.
-pub fn parse(text: &str) -> Result<Users, (u64, String)> {
+/// A mistake is given with its line, `None` when it is about the whole file.
+pub fn parse(text: &str) -> Result<Users, (Option<u64>, String)> {
     let mut entries: Vec<(String, String)> = Vec::new();
     let mut lines_of: Vec<u64> = Vec::new();
     for (i, raw) in text.split('\n').enumerate() {
@@ -63,7 +60,7 @@ pub fn parse(text: &str) -> Result<Users, (u64, String)> {
         }
         let Some((user, hash)) = content.split_once(':') else {
             return Err((
-                line,
+                Some(line),
                 "a line is NAME:HASH, as htpasswd writes it; make the file with \
                  htpasswd -B -c FILE NAME"
                     .into(),
@@ -71,17 +68,17 @@ pub fn parse(text: &str) -> Result<Users, (u64, String)> {
         };
         if user.is_empty() {
             return Err((
-                line,
+                Some(line),
                 "the user name before ':' is empty: make the entry again with htpasswd -B FILE NAME"
                     .into(),
             ));
         }
         // htpasswd writes nothing after the hash; tolerate spaces an editor left.
         let hash = hash.trim();
-        check_hash(hash).map_err(|message| (line, message))?;
+        check_hash(hash).map_err(|message| (Some(line), message))?;
         if let Some(at) = entries.iter().position(|(name, _)| name == user) {
             return Err((
-                line,
+                Some(line),
                 format!(
                     "this user is already on line {}: delete one of the two lines",
                     lines_of[at]
@@ -93,7 +90,7 @@ pub fn parse(text: &str) -> Result<Users, (u64, String)> {
     }
     if entries.is_empty() {
         return Err((
-            0,
+            None,
             "holds no user: add one with htpasswd -B FILE NAME (-c to make the file)".into(),
         ));
     }
@@ -130,14 +127,9 @@ fn check_hash(hash: &str) -> Result<(), String> {
 
 /// Reads and parses the file at `path`.
 pub fn load(path: &Path) -> Result<Users, HtpasswdError> {
-    let error = |line, message: String| HtpasswdError {
-        path: path.to_path_buf(),
-        line,
-        message,
-    };
     let bytes = std::fs::read(path).map_err(|e| {
-        error(
-            0,
+        Diagnostic::whole(
+            path,
             format!(
                 "cannot read the password file of --admin-htpasswd ({}); make it with \
                  htpasswd -B -c FILE NAME",
@@ -150,12 +142,12 @@ pub fn load(path: &Path) -> Result<Users, HtpasswdError> {
         )
     })?;
     let text = String::from_utf8(bytes).map_err(|_| {
-        error(
-            0,
-            "is not UTF-8 text: user names must be saved in UTF-8".into(),
-        )
+        Diagnostic::whole(path, "is not UTF-8 text: user names must be saved in UTF-8")
     })?;
-    parse(&text).map_err(|(line, message)| error(line, message))
+    parse(&text).map_err(|(line, message)| Diagnostic {
+        line,
+        ..Diagnostic::whole(path, message)
+    })
 }
 
 /// What identifies a version of the file: it is read again when this changes.
@@ -216,20 +208,25 @@ impl Watched {
         state.users = match now.map(|_| load(&self.path)) {
             Some(Ok(users)) => {
                 if changed {
-                    eprintln!("mailconf: read {} again: it changed", self.path.display());
+                    diagnostic::note(format_args!(
+                        "read {} again: it changed",
+                        self.path.display()
+                    ));
                 }
                 Some(Arc::new(users))
             }
             Some(Err(e)) => {
-                eprintln!("mailconf: error: {e}; nobody can sign in to /admin/ until it is fixed");
+                diagnostic::error(format_args!(
+                    "{e}; nobody can sign in to /admin/ until it is fixed"
+                ));
                 None
             }
             None => {
                 if changed {
-                    eprintln!(
-                        "mailconf: error: {} is gone; nobody can sign in to /admin/ until it is back",
+                    diagnostic::error(format_args!(
+                        "{} is gone; nobody can sign in to /admin/ until it is back",
                         self.path.display()
-                    );
+                    ));
                 }
                 None
             }
@@ -289,11 +286,11 @@ mod tests {
         ] {
             let text = format!("# staff\nalice:{hash}\n{entry}\n");
             let (line, message) = parse(&text).unwrap_err();
-            assert_eq!(line, 3, "{entry}: {message}");
+            assert_eq!(line, Some(3), "{entry}: {message}");
             assert!(message.contains(kind), "{entry}: {message}");
             assert!(!message.contains("carol"), "no user name: {message}");
         }
-        assert_eq!(parse("# nobody\n").unwrap_err().0, 0);
+        assert_eq!(parse("# nobody\n").unwrap_err().0, None);
     }
 
     #[test]

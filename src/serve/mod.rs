@@ -34,6 +34,8 @@ mod request;
 
 use std::sync::Arc;
 
+use crate::diagnostic;
+
 pub use config::{Config, ServeError, TlsFiles};
 
 /// Checks the TLS files, listens, and serves until SIGINT or SIGTERM; then stops accepting,
@@ -73,11 +75,11 @@ pub fn run(config: Config) -> Result<(), ServeError> {
             })?;
         let local = listener.local_addr().map_err(ServeError::Runtime)?;
         let scheme = if tls.is_some() { "https" } else { "http" };
-        eprintln!("mailconf: serving on {scheme}://{local} (Ctrl-C stops)");
+        diagnostic::note(format_args!("serving on {scheme}://{local} (Ctrl-C stops)"));
         let quiet = config.quiet;
         let app = Arc::new(app::App::new(config, admin_users));
         net::serve(app, listener, tls, quiet).await;
-        eprintln!("mailconf: stopped");
+        diagnostic::note("stopped");
         Ok(())
     })
 }

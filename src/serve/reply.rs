@@ -112,7 +112,7 @@ pub fn method_not_allowed(allow: &'static str) -> Reply {
 
 /// A renderer failed on validated data: a fault of ours, said without details to the client.
 pub fn server_error(e: &dyn std::fmt::Display) -> Reply {
-    eprintln!("mailconf: error: {e}");
+    crate::diagnostic::error(e);
     text(StatusCode::INTERNAL_SERVER_ERROR, "internal error\n")
 }
 

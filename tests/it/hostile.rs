@@ -723,7 +723,7 @@ proptest! {
             return Ok(()); // CP932 cannot carry this roster
         };
         let options = ReadOptions { encoding: None, skip_invalid };
-        let result = roster::parse(&bytes, &provider, options);
+        let result = roster::parse(&bytes, std::path::Path::new("roster.csv"), &provider, options);
 
         // The model: accepted rows in order, duplicates refused after their first line.
         let mut accepted: Vec<(u64, Account)> = Vec::new();
@@ -742,7 +742,7 @@ proptest! {
                 prop_assert!(skip_invalid || bad_lines.is_empty());
                 let got: Vec<(u64, Account)> = r.lines.iter().copied().zip(r.accounts).collect();
                 prop_assert_eq!(got, accepted);
-                let skipped: Vec<u64> = r.skipped.iter().map(|p| p.line).collect();
+                let skipped: Vec<u64> = r.skipped.iter().map(|p| p.line.unwrap_or(0)).collect();
                 prop_assert_eq!(skipped, bad_lines.clone());
                 let want_encoding = match encoding {
                     Encoding::Utf8 | Encoding::Utf8Bom => RosterEncoding::Utf8,
@@ -757,7 +757,7 @@ proptest! {
                     prop_assert!(p.message.len() < 1000, "a {}-byte message", p.message.len());
                     prop_assert!(!p.message.chars().any(char::is_control), "{:?}", p.message);
                 }
-                let lines: Vec<u64> = problems.iter().map(|p| p.line).collect();
+                let lines: Vec<u64> = problems.iter().map(|p| p.line.unwrap_or(0)).collect();
                 if skip_invalid || bad_lines.is_empty() {
                     // Nothing valid at all: every skipped row, then "no valid person".
                     prop_assert!(accepted.is_empty(), "{:?}", problems);

@@ -15,8 +15,14 @@ use mailconf::input::provider::Provider;
 use mailconf::input::roster::{self, ReadOptions};
 
 fn names_of(text: &str) -> Vec<Option<String>> {
-    let roster = roster::parse(text.as_bytes(), &Provider::kumail(), ReadOptions::default())
-        .unwrap_or_else(|p| panic!("{text}: {p:?}"));
+    let file = std::path::Path::new("roster.csv");
+    let roster = roster::parse(
+        text.as_bytes(),
+        file,
+        &Provider::kumail(),
+        ReadOptions::default(),
+    )
+    .unwrap_or_else(|p| panic!("{text}: {p:?}"));
     roster
         .accounts
         .iter()

@@ -8,8 +8,8 @@ use hyper::{Request, StatusCode};
 use super::super::page as self_service;
 use super::super::reply::{Reply, html, text};
 use super::super::request::{Query, RequestBody};
+use crate::diagnostic::{self, Diagnostic};
 use crate::input::provider::{Names, Protocol};
-use crate::input::roster::Problem;
 use crate::render::guide::{Lang, VERSION};
 use crate::render::outlook::PrfEncoding;
 use crate::render::{Context, Format, SizeHint, render_template};
@@ -82,7 +82,7 @@ pub fn page(
             r
         }
         Err(e) => {
-            eprintln!("mailconf: error: {e}");
+            diagnostic::error(e);
             text(StatusCode::INTERNAL_SERVER_ERROR, "internal error\n")
         }
     }
@@ -93,7 +93,7 @@ pub enum Outcome<'a> {
     Blank,
     Refused(StatusCode, String),
     Problems {
-        problems: &'a [Problem],
+        problems: &'a [Diagnostic],
         skippable: bool,
         file_name: &'a str,
     },
@@ -147,7 +147,7 @@ struct AdminHtml<'a> {
     signed: bool,
     error: Option<&'a str>,
     /// The first [`MAX_PROBLEMS_SHOWN`] problems.
-    problems: &'a [Problem],
+    problems: &'a [Diagnostic],
     /// How many there are in all, and how many are not shown, written for people.
     total: String,
     more: usize,

@@ -6,6 +6,7 @@
 //! log.
 
 use std::io::{self, Write};
+use std::path::Path;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll, ready};
@@ -22,15 +23,15 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use super::super::reply::{Reply, text, with_body};
 use super::super::request::RequestBody;
 use super::page::{Choices, MAX_PEOPLE, MAX_ROSTER, Outcome, Say, page, say};
-use crate::bundle::zipstream::{Compressed, ZipStream};
-use crate::bundle::{self, BundleOptions, Failure};
+use crate::bundle::{self, BundleOptions, Failure, Plan, PlanError};
+use crate::diagnostic::{self, Diagnostic};
 use crate::input::account::{Account, for_message, is_invisible_format};
 use crate::input::provider::{Protocol, WindowsDir};
-use crate::input::roster::{self, Problem, ReadOptions};
+use crate::input::roster::{self, ReadOptions};
 use crate::render::guide::{Lang, percent_encode};
 use crate::render::index::DateSource;
 use crate::render::outlook::PrfEncoding;
-use crate::render::{Context, Format, FormatGroup};
+use crate::render::{Context, FormatGroup};
 
 /// The largest request body: the roster and the form's other fields.
 const MAX_BODY: u64 = MAX_ROSTER + 64 * 1024;
@@ -178,13 +179,16 @@ impl Uploads {
             return text(StatusCode::SERVICE_UNAVAILABLE, "the server is stopping\n");
         };
         let read_ctx = ctx.clone();
+        let read_name = file_name.clone();
         // The roster's bytes are dropped once read: the people are what is kept.
-        let prepared =
-            tokio::task::spawn_blocking(move || prepare(&read_ctx, &roster, skip_invalid)).await;
+        let prepared = tokio::task::spawn_blocking(move || {
+            prepare(&read_ctx, &roster, &read_name, skip_invalid)
+        })
+        .await;
         let accounts = match prepared {
             Ok(Prepared::Ready(accounts)) => accounts,
             Ok(Prepared::Problems(problems)) => {
-                let skippable = problems.iter().all(|p| p.row);
+                let skippable = problems.iter().all(|p| p.skippable);
                 // The name as sent, shown short and with any invisible character made visible.
                 let shown = for_message(&file_name);
                 return page(
@@ -202,7 +206,7 @@ impl Uploads {
             Ok(Prepared::TooMany(count)) => return refuse(say(lang, Say::TooMany(count))),
             Ok(Prepared::NothingLeft) => return refuse(say(lang, Say::NothingLeft)),
             Err(_) => {
-                eprintln!("mailconf: error: reading a roster for the IT-staff page failed");
+                diagnostic::error("reading a roster for the IT-staff page failed");
                 return text(StatusCode::INTERNAL_SERVER_ERROR, "internal error\n");
             }
         };
@@ -226,10 +230,10 @@ impl Uploads {
                     Failure::Render(_) => "rendering".into(),
                     Failure::Output(_) => "output".into(),
                 };
-                eprintln!(
-                    "mailconf: error: making a bundle for the IT-staff page failed ({kind}); its \
-                     download was cut off"
-                );
+                diagnostic::error(format_args!(
+                    "making a bundle for the IT-staff page failed ({kind}); its download was cut \
+                     off"
+                ));
             }
         });
         let name = if per_person {
@@ -249,22 +253,18 @@ impl Uploads {
     }
 
     /// The context of the choices: `None` without any format, the reason for a bad PRF folder.
+    /// The server's signing identity signs the profiles; the rest is the form's.
     fn context(&self, choices: &Choices) -> Option<Result<Context<'static>, String>> {
-        let mut ctx = self.ctx.clone();
-        ctx.protocol = if choices.imap {
-            Protocol::Imap
+        let dir = choices.prf_dir.trim();
+        let prf_dir = if dir.is_empty() {
+            None
         } else {
-            Protocol::Pop3
+            match WindowsDir::parse(dir) {
+                Ok(dir) => Some(dir),
+                Err(why) => return Some(Err(why)),
+            }
         };
-        // As `bundle --apple-google-account` or `--no-apple-google-account`, then `--formats`.
-        if choices.google && !ctx.formats.contains(&Format::AppleGoogle) {
-            ctx.formats.push(Format::AppleGoogle);
-            ctx.formats.sort();
-        }
-        if !choices.google {
-            ctx.formats.retain(|&f| f != Format::AppleGoogle);
-        }
-        let groups: Vec<FormatGroup> = [
+        let formats = [
             (choices.thunderbird, FormatGroup::Thunderbird),
             (choices.apple, FormatGroup::Apple),
             (choices.outlook, FormatGroup::Outlook),
@@ -273,25 +273,26 @@ impl Uploads {
         .into_iter()
         .filter_map(|(on, group)| on.then_some(group))
         .collect();
-        if groups.is_empty() {
-            return None;
+        let plan = Plan {
+            protocol: Some(if choices.imap {
+                Protocol::Imap
+            } else {
+                Protocol::Pop3
+            }),
+            apple_google: Some(choices.google),
+            formats: Some(formats),
+            prf_encoding: if choices.cp932 {
+                PrfEncoding::Cp932
+            } else {
+                PrfEncoding::Utf16le
+            },
+            prf_dir,
+            signer: self.ctx.signer.clone(),
+        };
+        match plan.context(self.ctx.provider) {
+            Ok(ctx) => Some(Ok(ctx)),
+            Err(PlanError::NoFormats) => None,
         }
-        ctx.select(&groups);
-        ctx.prf_encoding = if choices.cp932 {
-            PrfEncoding::Cp932
-        } else {
-            PrfEncoding::Utf16le
-        };
-        let dir = choices.prf_dir.trim();
-        ctx.prf_dir = if dir.is_empty() {
-            None
-        } else {
-            match WindowsDir::parse(dir) {
-                Ok(dir) => Some(dir),
-                Err(why) => return Some(Err(why)),
-            }
-        };
-        Some(Ok(ctx))
     }
 }
 
@@ -379,29 +380,31 @@ pub async fn drain(mut body: RequestBody, limit: Duration) {
 /// What became of an upload's roster.
 enum Prepared {
     Ready(Vec<Account>),
-    Problems(Vec<Problem>),
+    Problems(Vec<Diagnostic>),
     TooMany(usize),
     NothingLeft,
 }
 
 /// Reads the roster as `mailconf bundle` does (the encoding detected) and checks every person
 /// against the chosen formats.
-fn prepare(ctx: &Context<'_>, bytes: &[u8], skip_invalid: bool) -> Prepared {
+fn prepare(ctx: &Context<'_>, bytes: &[u8], file_name: &str, skip_invalid: bool) -> Prepared {
     let options = ReadOptions {
         encoding: None,
         skip_invalid,
     };
-    let roster = match roster::parse(bytes, ctx.provider, options) {
+    let file = Path::new(file_name);
+    let roster = match roster::parse(bytes, file, ctx.provider, options) {
         Ok(roster) => roster,
         Err(problems) => return Prepared::Problems(problems),
     };
     if roster.accounts.len() > MAX_PEOPLE {
         return Prepared::TooMany(roster.accounts.len());
     }
-    let checked = match bundle::check_accounts(ctx, roster.accounts, &roster.lines, skip_invalid) {
-        Ok(checked) => checked,
-        Err(problems) => return Prepared::Problems(problems),
-    };
+    let checked =
+        match bundle::check_accounts(ctx, file, roster.accounts, &roster.lines, skip_invalid) {
+            Ok(checked) => checked,
+            Err(problems) => return Prepared::Problems(problems),
+        };
     if checked.accounts.is_empty() {
         return Prepared::NothingLeft;
     }
@@ -427,17 +430,7 @@ fn send_zip(
         ..BundleOptions::default()
     };
     if per_person {
-        // The department's zip is made too (each person's zip reuses its entries), and dropped.
-        let folder = format!("{stem}-per-person");
-        let mut outer = ZipStream::small(&mut pipe, options.timestamp);
-        let mut add = |name: &str, bytes: &[u8]| {
-            // A zip is deflated already: stored.
-            outer
-                .add(&Compressed::new(format!("{folder}/{name}"), bytes, 0))
-                .map_err(Failure::Io)
-        };
-        bundle::write_zip_and_people(ctx, accounts, stem, io::sink(), &options, Some(&mut add))?;
-        outer.finish()?;
+        bundle::write_people_zips(ctx, accounts, stem, &mut pipe, &options)?;
     } else {
         bundle::write_zip(ctx, accounts, stem, &mut pipe, &options)?;
     }
