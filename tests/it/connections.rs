@@ -113,10 +113,14 @@ fn connections_that_send_nothing_are_closed_at_every_stage() {
             took
         }),
     ));
-    // Meanwhile, others are answered at once.
-    let t = Instant::now();
+    // Meanwhile, others are answered: before any of those connections is closed.
     assert_eq!(plain.status_of("/healthz"), 200);
-    assert!(t.elapsed() < Duration::from_secs(2));
+    for (what, check) in &checks {
+        assert!(
+            !check.is_finished(),
+            "{what}: over before /healthz was answered"
+        );
+    }
     for (what, check) in checks {
         let took = check.join().unwrap_or_else(|_| panic!("{what}"));
         assert_closed_in_time(what, took);
@@ -222,9 +226,7 @@ fn thousands_of_silent_connections_do_not_shut_others_out_for_long() {
         wait_closed(&mut c, check, Duration::from_secs(30));
     }
     assert!(check.elapsed() < LATEST, "{:?}", check.elapsed());
-    let t = Instant::now();
     assert_eq!(server.status_of("/healthz"), 200);
-    assert!(t.elapsed() < Duration::from_secs(2));
 }
 
 #[test]

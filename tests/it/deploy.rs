@@ -17,7 +17,9 @@
 use crate::common;
 
 use std::collections::BTreeMap;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
+use std::os::fd::AsRawFd;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
@@ -97,6 +99,19 @@ fn pki() -> &'static (String, String, String) {
     })
 }
 
+/// A listening socket on 127.0.0.1 and one on [::1], on a port the kernel chose for the first.
+fn listen_pair() -> [TcpListener; 2] {
+    for _ in 0..100 {
+        let v4 = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        let port = v4.local_addr().unwrap().port();
+        // Taken on [::1] by someone else: another port.
+        if let Ok(v6) = TcpListener::bind((std::net::Ipv6Addr::LOCALHOST, port)) {
+            return [v4, v6];
+        }
+    }
+    panic!("no port free on both 127.0.0.1 and [::1]");
+}
+
 /// nginx with the shipped configuration, in front of the server listening on `upstream`.
 struct Proxy {
     child: Option<Child>,
@@ -106,18 +121,23 @@ struct Proxy {
 }
 
 impl Proxy {
+    /// nginx on ports the kernel chose: the test binds the listening sockets (port 0) and nginx
+    /// takes them over, as in its binary upgrade (the `NGINX` environment variable names them),
+    /// so no port is picked beforehand for another program to take first.
     fn start(upstream: u16) -> Proxy {
-        for _ in 0..5 {
-            match Proxy::try_start(upstream, common::free_port(), common::free_port()) {
-                Ok(proxy) => return proxy,
-                Err(log) if log.contains("Address already in use") => continue,
-                Err(log) => panic!("nginx did not start:\n{log}"),
-            }
-        }
-        panic!("nginx found its ports taken five times");
+        let https = listen_pair();
+        let http = listen_pair();
+        Proxy::try_start(upstream, https, http)
+            .unwrap_or_else(|log| panic!("nginx did not start:\n{log}"))
     }
 
-    fn try_start(upstream: u16, https: u16, http: u16) -> Result<Proxy, String> {
+    fn try_start(
+        upstream: u16,
+        https_sockets: [TcpListener; 2],
+        http_sockets: [TcpListener; 2],
+    ) -> Result<Proxy, String> {
+        let https = https_sockets[0].local_addr().unwrap().port();
+        let http = http_sockets[0].local_addr().unwrap().port();
         let dir = common::tempdir();
         let d = dir.path().display().to_string();
         let (ca, cert, key) = pki();
@@ -219,7 +239,26 @@ impl Proxy {
         );
         let main_path = dir.path().join("nginx.conf");
         std::fs::write(&main_path, main).unwrap();
-        let mut child = Command::new(NGINX)
+        let fds: Vec<i32> = https_sockets
+            .iter()
+            .chain(&http_sockets)
+            .map(|s| s.as_raw_fd())
+            .collect();
+        let inherited: String = fds.iter().map(|fd| format!("{fd};")).collect();
+        let mut command = Command::new(NGINX);
+        // SAFETY: only fcntl, which is async-signal-safe, between fork and exec.
+        unsafe {
+            command.pre_exec(move || {
+                for &fd in &fds {
+                    if libc::fcntl(fd, libc::F_SETFD, 0) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                }
+                Ok(())
+            });
+        }
+        let mut child = command
+            .env("NGINX", &inherited)
             .arg("-p")
             .arg(dir.path())
             .arg("-c")
@@ -246,8 +285,9 @@ impl Proxy {
                     std::fs::read_to_string(dir.path().join("logs/error.log")).unwrap_or_default();
                 return Err(format!("{status}\n{err}\n{log}"));
             }
-            let up = |port| TcpStream::connect(("127.0.0.1", port)).is_ok();
-            if up(https) && up(http) {
+            // Connections would queue on the sockets before nginx takes them: it is up once it
+            // has written its pid file, after reading its configuration.
+            if dir.path().join("nginx.pid").exists() {
                 break;
             }
             assert!(
@@ -256,6 +296,9 @@ impl Proxy {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
+        drop((https_sockets, http_sockets));
+        let log = std::fs::read_to_string(dir.path().join("logs/error.log")).unwrap_or_default();
+        assert!(log.contains("using inherited sockets"), "{log}");
         let proxy = Proxy {
             child: Some(child),
             dir,

@@ -777,6 +777,24 @@ impl Thunderbird {
         }
     }
 
+    /// Waits until `scope` shows the same texts on two reads in a row (a step's texts are
+    /// localised as it appears), and remembers them seen.
+    fn settle(&mut self, scope: &str, what: &str) -> Result<(), String> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut last = self.read(scope)?;
+        loop {
+            std::thread::sleep(Duration::from_millis(100));
+            let now = self.read(scope)?;
+            if now == last {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(format!("{what}: the screen kept changing: {now:?}"));
+            }
+            last = now;
+        }
+    }
+
     /// Waits until the hub shows the step `id` (its subview).
     fn wait_for_step(&mut self, id: &str, what: &str) -> Result<Value, String> {
         let deadline = Instant::now() + Duration::from_secs(60);
@@ -786,9 +804,7 @@ impl Thunderbird {
                 .as_array()
                 .is_some_and(|s| s.len() == 1 && s[0] == id)
             {
-                // Let the step's own texts settle (they are localised as it appears).
-                std::thread::sleep(Duration::from_millis(300));
-                self.read("hub")?;
+                self.settle("hub", what)?;
                 return Ok(hub);
             }
             if Instant::now() > deadline {
@@ -864,11 +880,30 @@ impl Thunderbird {
     /// shows beside that step (`templates/guide/img/`, with `MAILCONF_UPDATE_DIST`). It holds no
     /// address or server, so it fits any provider whose mail is at Google.
     fn picture_of_choice(&mut self) -> Result<(), String> {
-        // Let the choice's highlight settle.
-        std::thread::sleep(Duration::from_millis(300));
-        let png = self.mn().element_screenshot(
-            r##"return document.querySelector("account-hub-container").shadowRoot.querySelector("#protocolForm fieldset.form-options");"##,
-        )?;
+        const FIELDSET: &str = r##"document.querySelector("account-hub-container").shadowRoot.querySelector("#protocolForm fieldset.form-options")"##;
+        // The choice's highlight is a transition: the picture is taken once it has ended.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let running = self.mn().script(
+                &format!(
+                    "return {FIELDSET}.getAnimations({{ subtree: true }})\
+                     .filter(a => a.playState == 'running').length;"
+                ),
+                vec![],
+            )?;
+            if running == 0 {
+                break;
+            }
+            if Instant::now() > deadline {
+                return Err(format!(
+                    "the choice's highlight never ended ({running} running)"
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let png = self
+            .mn()
+            .element_screenshot(&format!("return {FIELDSET};"))?;
         let name = format!("thunderbird-choose-pop3-{}.png", self.lang.code());
         let target = common::root().join("target/screenshots").join(&name);
         std::fs::create_dir_all(target.parent().unwrap()).unwrap();

@@ -25,16 +25,6 @@ pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// A port on 127.0.0.1 that was free a moment ago, for a program that cannot be given port 0
-/// (it may be taken again before the program binds it).
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// A POX Autodiscover request for `address`, as Outlook sends it.
 pub fn pox_request(address: &str) -> String {
     format!(
