@@ -1,11 +1,34 @@
 //! The rooms of `src/serve/` (issue 20): each module's `use` of another module of the server is
 //! read from the sources, and the imports must go one way: no cycle, and nothing imports the
-//! routes (`app`) or the listener (`net`) but the modules above them.
+//! routes (`app`) or the listener (`net`) but the modules above them. The same for the rooms of
+//! `src/` (issue 23): `crate::ROOM` paths between them form no cycle.
 
 use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
+
+/// Walks the imports from `m` depth first, failing on a module still on the path: a cycle.
+fn visit(
+    house: &str,
+    m: &str,
+    edges: &BTreeMap<String, BTreeSet<String>>,
+    path: &mut Vec<String>,
+    done: &mut BTreeSet<String>,
+) {
+    if done.contains(m) {
+        return;
+    }
+    if let Some(at) = path.iter().position(|p| p == m) {
+        panic!("an import cycle in {house}: {:?} -> {m}", &path[at..]);
+    }
+    path.push(m.to_string());
+    for next in edges.get(m).into_iter().flatten() {
+        visit(house, next, edges, path, done);
+    }
+    path.pop();
+    done.insert(m.to_string());
+}
 
 /// The module a file under `src/serve/` is: `app`, `admin::page`, `admin` (for `admin/mod.rs`),
 /// `` (for `mod.rs`).
@@ -146,28 +169,9 @@ fn the_server_s_modules_import_one_way() {
     assert!(edges["app"].contains("admin"), "{edges:?}");
     assert!(edges["admin"].contains("admin::signin"), "{edges:?}");
     // No cycle: a depth-first walk never meets a module still on its path.
-    fn visit(
-        m: &str,
-        edges: &BTreeMap<String, BTreeSet<String>>,
-        path: &mut Vec<String>,
-        done: &mut BTreeSet<String>,
-    ) {
-        if done.contains(m) {
-            return;
-        }
-        if let Some(at) = path.iter().position(|p| p == m) {
-            panic!("an import cycle in src/serve: {:?} -> {m}", &path[at..]);
-        }
-        path.push(m.to_string());
-        for next in edges.get(m).into_iter().flatten() {
-            visit(next, edges, path, done);
-        }
-        path.pop();
-        done.insert(m.to_string());
-    }
     let mut done = BTreeSet::new();
     for m in &modules {
-        visit(m, &edges, &mut Vec::new(), &mut done);
+        visit("src/serve", m, &edges, &mut Vec::new(), &mut done);
     }
     // The routes and the listener are imported only from above them.
     for (from, to) in &edges {
@@ -177,5 +181,58 @@ fn the_server_s_modules_import_one_way() {
         if to.contains("net") {
             assert_eq!(from, "", "{from} imports net");
         }
+    }
+}
+
+#[test]
+fn the_crate_s_rooms_import_one_way() {
+    let root = common::root().join("src");
+    let mut files = Vec::new();
+    sources(&root, Path::new(""), &mut files);
+    // A room: a folder of src/, or a file of its own (main.rs and lib.rs are the door).
+    let room_of = |f: &Path| {
+        let first = f.iter().next().unwrap().to_string_lossy().into_owned();
+        first.trim_end_matches(".rs").to_string()
+    };
+    let rooms: BTreeSet<String> = files
+        .iter()
+        .map(|f| room_of(f))
+        .filter(|r| r != "main" && r != "lib")
+        .collect();
+    assert!(
+        rooms.contains("bundle") && rooms.contains("diagnostic"),
+        "{rooms:?}"
+    );
+    let mut edges: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for file in &files {
+        let from = room_of(file);
+        if !rooms.contains(&from) {
+            continue;
+        }
+        let text = std::fs::read_to_string(root.join(file)).unwrap();
+        let code = text.split("#[cfg(test)]").next().unwrap_or("");
+        for (at, _) in code.match_indices("crate::") {
+            let name: String = code[at + "crate::".len()..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            if rooms.contains(&name) && name != from {
+                edges.entry(from.clone()).or_default().insert(name);
+            }
+        }
+    }
+    assert!(edges["commands"].contains("bundle"), "{edges:?}");
+    assert!(edges["render"].contains("input"), "{edges:?}");
+    let mut done = BTreeSet::new();
+    for room in &rooms {
+        visit("src", room, &edges, &mut Vec::new(), &mut done);
+    }
+    // The rooms everything may use import none.
+    for leaf in ["diagnostic", "sign"] {
+        assert!(
+            !edges.contains_key(leaf),
+            "{leaf} imports {:?}",
+            edges[leaf]
+        );
     }
 }
